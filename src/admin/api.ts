@@ -1,0 +1,36 @@
+// The admin JSON API under /admin/api: projects, credits, keys and usage, behind the admin
+// token (Bearer) or the admin page's session.
+
+import { Elysia } from "elysia";
+import { bearerToken } from "../keys/auth";
+import { ApiError } from "../shared/errors";
+import type { Runtime } from "../runtime";
+import { readJsonObject } from "../api/body";
+import { adminUsage, createKey, createProject, grantCredits, listKeys, listProjects, revokeKey, rotateKey, showCredits, updateKey } from "./service";
+import type { AdminTokenVerifier } from "./token";
+
+/** Extra ways in besides the Bearer token (the admin page's session cookie). */
+export type AdminSessionCheck = (request: Request) => boolean;
+
+export function adminApi(runtime: Runtime, verifier: AdminTokenVerifier, sessionCheck: AdminSessionCheck = () => false) {
+  const requireAdmin = ({ request }: { request: Request }) => {
+    const token = bearerToken(request.headers.get("authorization"));
+    if (token ? verifier.verify(token) : sessionCheck(request)) return;
+    throw new ApiError({ code: "invalid_admin_token", message: "Admin authentication required: send the admin token as a Bearer token" });
+  };
+  const body = (request: Request) => readJsonObject(request, 1024 * 1024);
+  const optionalBody = async (request: Request) => (request.headers.get("content-length") === "0" || !request.body ? {} : readJsonObject(request, 1024 * 1024).catch(() => ({})));
+
+  return new Elysia({ prefix: "/admin/api" })
+    .onBeforeHandle(requireAdmin)
+    .post("/projects", async ({ request }) => createProject(runtime, await body(request)), { parse: "none" })
+    .get("/projects", () => listProjects(runtime))
+    .get("/projects/:id/credits", ({ params }) => showCredits(runtime, params.id))
+    .post("/projects/:id/credits", async ({ request, params }) => grantCredits(runtime, params.id, await body(request)), { parse: "none" })
+    .post("/keys", async ({ request }) => createKey(runtime, await body(request)), { parse: "none" })
+    .get("/keys", ({ query }) => listKeys(runtime, query.project))
+    .patch("/keys/:id", async ({ request, params }) => updateKey(runtime, params.id, await body(request)), { parse: "none" })
+    .post("/keys/:id/revoke", ({ params }) => revokeKey(runtime, params.id), { parse: "none" })
+    .post("/keys/:id/rotate", async ({ request, params }) => rotateKey(runtime, params.id, await optionalBody(request)), { parse: "none" })
+    .get("/usage", ({ query }) => adminUsage(runtime, query));
+}

@@ -1,0 +1,74 @@
+// Key self-service, in OpenRouter's field names so tools written for it read ours:
+// GET /v1/key (this key), GET /v1/credits (project balance), GET /v1/usage (project usage).
+
+import type { Server } from "bun";
+import { startOfUtcDay, startOfUtcMonth, startOfUtcWeek, windowStart } from "../credits/windows";
+import { requireScope } from "../keys/permissions";
+import { nanoToUsd } from "../shared/money";
+import { parseUsageQuery, usageCsv, usageRowsJson } from "../usage/query";
+import type { Runtime } from "../runtime";
+import { authenticateRequest } from "./request-context";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function handleKeyInfo(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
+  const { key } = authenticateRequest(runtime, request, server);
+  requireScope(key, "read");
+  const now = runtime.clock.now();
+  const spentAll = runtime.usage.totalCost({ keyId: key.id });
+  const limit = key.spendLimitNanoUsd;
+  const spentInWindow = limit === null ? 0 : runtime.usage.totalCost({ keyId: key.id, from: windowStart(key.limitReset, now) });
+  const rpm = key.rpm ?? runtime.config.rateLimits.rpm ?? null;
+  const tpm = key.tpm ?? runtime.config.rateLimits.tpm ?? null;
+  return Response.json({
+    data: {
+      label: key.display,
+      name: key.name,
+      env: key.env,
+      scopes: key.scopes,
+      models: key.models,
+      project: key.projectName,
+      limit: limit === null ? null : nanoToUsd(limit),
+      limit_remaining: limit === null ? null : nanoToUsd(Math.max(0, limit - spentInWindow)),
+      limit_reset: key.limitReset,
+      usage: nanoToUsd(spentAll),
+      usage_daily: nanoToUsd(runtime.usage.totalCost({ keyId: key.id, from: startOfUtcDay(now) })),
+      usage_weekly: nanoToUsd(runtime.usage.totalCost({ keyId: key.id, from: startOfUtcWeek(now) })),
+      usage_monthly: nanoToUsd(runtime.usage.totalCost({ keyId: key.id, from: startOfUtcMonth(now) })),
+      is_free_tier: false,
+      rate_limit: { requests_per_minute: rpm, tokens_per_minute: tpm },
+      expires_at: iso(key.expiresAt),
+      created_at: iso(key.createdAt),
+      last_used_at: iso(key.lastUsedAt),
+    },
+  });
+}
+
+export function handleCredits(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
+  const { key } = authenticateRequest(runtime, request, server);
+  requireScope(key, "read");
+  const totals = runtime.ledger.totals(key.projectId);
+  const balance = runtime.credits.balanceOf(key.projectId);
+  return Response.json({
+    data: {
+      total_credits: nanoToUsd(totals.creditsNanoUsd),
+      total_usage: nanoToUsd(totals.usageNanoUsd),
+      balance: nanoToUsd(balance),
+      available: nanoToUsd(runtime.credits.availableOf(key.projectId)),
+    },
+  });
+}
+
+export function handleUsage(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
+  const { key } = authenticateRequest(runtime, request, server);
+  requireScope(key, "read");
+  const params = new URL(request.url).searchParams;
+  const { filter, groupBy, format } = parseUsageQuery(params);
+  // A key only ever sees its own project's usage; a `key` filter must be one of the project's keys.
+  const keyFilter = params.get("key") ?? undefined;
+  const rows = runtime.usage.summarize({ ...filter, projectId: key.projectId, keyId: keyFilter }, groupBy);
+  if (format === "csv") {
+    return new Response(usageCsv(rows, groupBy), { headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="usage.csv"' } });
+  }
+  return Response.json({ object: "list", group_by: groupBy, data: usageRowsJson(rows, groupBy) });
+}

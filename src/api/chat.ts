@@ -1,0 +1,205 @@
+// POST /v1/chat/completions: validate what routing needs, hold credits, forward through the
+// routes, and return JSON or pass the SSE stream through as it arrives, settling at its end.
+
+import type { Server } from "bun";
+import type { ModelConfig } from "../config/load";
+import { requireScope } from "../keys/permissions";
+import type { ChatResult, StreamChunk, Usage } from "../providers/types";
+import { ApiError, toApiError } from "../shared/errors";
+import { nanoToUsd, nanoToUsdString } from "../shared/money";
+import { estimatePromptTokens, estimateTextTokens } from "../shared/tokens";
+import type { Runtime } from "../runtime";
+import { readJsonObject } from "./body";
+import { admitAndHold, finishRequest, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes, type Admitted } from "./inference";
+import { authenticateRequest, type RequestContext } from "./request-context";
+
+const encoder = new TextEncoder();
+const DONE_FRAME = encoder.encode("data: [DONE]\n\n");
+
+/** Fields that are ours (OpenRouter's), not the upstream's. */
+const ROUTER_ONLY_FIELDS = ["models"];
+
+function validateChatBody(body: Record<string, unknown>): void {
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    throw new ApiError({ code: "missing_required_parameter", message: "you must provide a non-empty messages array", param: "messages" });
+  }
+  for (const [i, message] of body.messages.entries()) {
+    if (!message || typeof message !== "object" || typeof (message as { role?: unknown }).role !== "string") {
+      throw new ApiError({ code: "invalid_request", message: `messages[${i}] must be an object with a role`, param: `messages[${i}]` });
+    }
+  }
+  for (const field of ["max_tokens", "max_completion_tokens", "n"] as const) {
+    const value = body[field];
+    if (value !== undefined && value !== null && (!Number.isInteger(value) || (value as number) < 1)) {
+      throw new ApiError({ code: "invalid_request", message: `${field} must be a positive integer`, param: field });
+    }
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") {
+    throw new ApiError({ code: "invalid_request", message: "stream must be a boolean", param: "stream" });
+  }
+}
+
+/** The client's output allowance (× n choices), else the model's configured maximum. */
+function maxOutputTokensOf(body: Record<string, unknown>, model: ModelConfig): number {
+  const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined | null;
+  const n = typeof body.n === "number" ? body.n : 1;
+  return (requested ?? model.maxOutputTokens) * n;
+}
+
+export async function handleChatCompletion(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Promise<Response> {
+  const ctx = authenticateRequest(runtime, request, server);
+  requireScope(ctx.key, "inference");
+  const body = await readJsonObject(request, runtime.config.server.maxBodyBytes);
+  validateChatBody(body);
+  const models = resolveRequestedModels(runtime, ctx, body);
+  const simulated = isSimulated(runtime, ctx);
+  const inputTokens = estimatePromptTokens(body);
+  const maxOutputTokens = maxOutputTokensOf(body, models[0]!);
+  const admitted = admitAndHold(runtime, ctx, models, inputTokens, maxOutputTokens, !simulated);
+  const stream = body.stream === true;
+  const clientWantsUsage = stream && (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+
+  // The upstream stops generating (and costing) as soon as the client goes away.
+  const abort = new AbortController();
+  const signal = AbortSignal.any([request.signal, abort.signal]);
+  const forwarded = { ...body };
+  for (const field of ROUTER_ONLY_FIELDS) delete forwarded[field];
+
+  let sent: { result: ChatResult; attempt: { model: ModelConfig; route: { model: string } }; providerId: string };
+  try {
+    sent = await sendOverRoutes(runtime, models, simulated, signal, (provider, attempt) =>
+      provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal }),
+    );
+  } catch (error) {
+    const apiError = request.signal.aborted ? new ApiError({ code: "invalid_request", status: 499, message: "Client closed the request" }) : toApiError(error);
+    finishRequest(runtime, ctx, admitted, {
+      endpoint: "chat.completions",
+      model: models[0]!,
+      provider: null,
+      upstreamModel: null,
+      stream,
+      status: apiError.status,
+      usage: NO_USAGE,
+      usageSource: "none",
+    });
+    throw new ApiError({ code: apiError.code, status: apiError.status, type: apiError.type, message: apiError.message, param: apiError.param, headers: { ...admitted.rateLimitHeaders, ...apiError.headers } });
+  }
+
+  const { result, attempt, providerId } = sent;
+  const headers: Record<string, string> = {
+    ...admitted.rateLimitHeaders,
+    "x-request-id": ctx.clientRequestId,
+    "x-parrotrouter-provider": providerId,
+    "x-parrotrouter-model": attempt.route.model,
+  };
+
+  if (result.kind === "json") {
+    const usage = result.usage ?? { inputTokens, outputTokens: estimateTextTokens(JSON.stringify(result.body.choices ?? "")), cachedInputTokens: 0 };
+    const settled = finishRequest(runtime, ctx, admitted, {
+      endpoint: "chat.completions",
+      model: attempt.model,
+      provider: providerId,
+      upstreamModel: result.model,
+      stream: false,
+      status: 200,
+      usage,
+      usageSource: result.usage ? "reported" : "estimated",
+    });
+    const responseBody = result.body;
+    if (responseBody.usage && typeof responseBody.usage === "object") {
+      (responseBody.usage as Record<string, unknown>).cost = nanoToUsd(settled.costNanoUsd);
+    }
+    headers["x-parrotrouter-cost-usd"] = nanoToUsdString(settled.costNanoUsd);
+    if (settled.balanceNanoUsd !== null) headers["x-parrotrouter-balance-usd"] = nanoToUsdString(settled.balanceNanoUsd);
+    return new Response(JSON.stringify(responseBody), { headers: { ...headers, "content-type": "application/json" } });
+  }
+
+  // Bun closes connections idle for 10 s; a slow model's stream must not be cut off.
+  server?.timeout(request, 0);
+  return new Response(
+    streamToClient(result.chunks, {
+      clientWantsUsage,
+      abort,
+      clientGone: () => request.signal.aborted,
+      finish: (status, usage, usageSource) =>
+        finishRequest(runtime, ctx, admitted, {
+          endpoint: "chat.completions",
+          model: attempt.model,
+          provider: providerId,
+          upstreamModel: attempt.route.model,
+          stream: true,
+          status,
+          usage: usage ?? NO_USAGE,
+          usageSource,
+        }),
+      inputTokens,
+    }),
+    { headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" } },
+  );
+}
+
+interface StreamOptions {
+  clientWantsUsage: boolean;
+  abort: AbortController;
+  clientGone: () => boolean;
+  inputTokens: number;
+  finish: (status: number, usage: Usage, source: "reported" | "estimated") => void;
+}
+
+/**
+ * Frames chunks as SSE as they arrive. Whatever way the stream ends — done, client gone,
+ * upstream failure — it settles exactly once, from the upstream's usage or, failing that,
+ * from the text that was streamed.
+ */
+function streamToClient(chunks: AsyncIterable<StreamChunk>, options: StreamOptions): ReadableStream<Uint8Array> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let streamedText = "";
+  let reported: Usage | undefined;
+  let finished = false;
+
+  const finish = (status: number) => {
+    if (finished) return;
+    finished = true;
+    if (reported) options.finish(status, reported, "reported");
+    else options.finish(status, { inputTokens: options.inputTokens, outputTokens: estimateTextTokens(streamedText), cachedInputTokens: 0 }, "estimated");
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        while (true) {
+          const next = await iterator.next();
+          if (next.done) {
+            controller.enqueue(DONE_FRAME);
+            controller.close();
+            finish(200);
+            return;
+          }
+          const chunk = next.value;
+          streamedText += chunk.textDelta;
+          if (chunk.usage) reported = chunk.usage;
+          if (chunk.usageOnly && !options.clientWantsUsage) continue;
+          controller.enqueue(encoder.encode(`data: ${chunk.data}\n\n`));
+          return;
+        }
+      } catch (error) {
+        if (options.clientGone() || finished) {
+          finish(499);
+          controller.close();
+          return;
+        }
+        // No fallback once bytes have flowed: tell the client plainly, then end cleanly.
+        const apiError = toApiError(error);
+        controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify(apiError.toBody())}\n\n`));
+        controller.enqueue(DONE_FRAME);
+        controller.close();
+        finish(apiError.status);
+      }
+    },
+    cancel() {
+      options.abort.abort();
+      iterator.return?.().catch(() => {});
+      finish(499);
+    },
+  });
+}

@@ -1,0 +1,186 @@
+// The steps chat and embeddings share: pick the models a request may use, admit it under
+// the key's rate limits, hold its worst-case cost, and settle + log it when it ends.
+
+import type { ModelConfig } from "../config/load";
+import type { Hold } from "../credits/service";
+import { worstCaseCost } from "../credits/pricing";
+import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
+import type { Admission } from "../keys/rate-limit";
+import type { Provider, Usage } from "../providers/types";
+import { resolveModel, runWithFallback, planAttempts, type RouteAttempt } from "../routing/router";
+import { ApiError } from "../shared/errors";
+import { nanoToUsd } from "../shared/money";
+import type { Runtime } from "../runtime";
+import type { RequestContext } from "./request-context";
+
+/**
+ * The models a request names, in the order to try them: `model`, then OpenRouter's
+ * `models: [...]` fallbacks. Unknown → 404, not allowed for this key → 403.
+ */
+export function resolveRequestedModels(runtime: Runtime, ctx: RequestContext, body: Record<string, unknown>): ModelConfig[] {
+  if (typeof body.model !== "string" || body.model === "") {
+    throw new ApiError({ code: "missing_required_parameter", message: "you must provide a model parameter", param: "model" });
+  }
+  const names = [body.model];
+  if (body.models !== undefined) {
+    if (!Array.isArray(body.models) || !body.models.every((m) => typeof m === "string")) {
+      throw new ApiError({ code: "invalid_request", message: "models must be an array of model names", param: "models" });
+    }
+    for (const name of body.models as string[]) if (!names.includes(name)) names.push(name);
+  }
+  const models: ModelConfig[] = [];
+  for (const name of names) {
+    const model = resolveModel(runtime.config, name);
+    if (!model) {
+      if (name === body.model) {
+        throw new ApiError({ code: "model_not_found", message: `The model '${name}' does not exist or you do not have access to it.`, param: "model" });
+      }
+      continue; // an unknown fallback is skipped, as OpenRouter does
+    }
+    if (name === body.model) requireModelAllowed(ctx.key, name);
+    else if (!isModelAllowed(ctx.key, name)) continue;
+    models.push(model);
+  }
+  return models;
+}
+
+/** True when the request is answered by the simulator (test keys in simulate mode). */
+export function isSimulated(runtime: Runtime, ctx: RequestContext): boolean {
+  return ctx.key.env === "test" && runtime.config.testKeys === "simulate";
+}
+
+export interface Admitted {
+  hold: Hold;
+  admission: Admission | null;
+  rateLimitHeaders: Record<string, string>;
+}
+
+/** Rate limits first (a refusal costs nothing), then the credit hold. */
+export function admitAndHold(
+  runtime: Runtime,
+  ctx: RequestContext,
+  models: ModelConfig[],
+  inputTokens: number,
+  maxOutputTokens: number,
+  charge: boolean,
+): Admitted {
+  const now = runtime.clock.now();
+  const limits = { rpm: ctx.key.rpm ?? runtime.config.rateLimits.rpm ?? null, tpm: ctx.key.tpm ?? runtime.config.rateLimits.tpm ?? null };
+  let admission: Admission | null = null;
+  let rateLimitHeaders: Record<string, string> = {};
+  if (limits.rpm || limits.tpm) {
+    const result = runtime.rateLimiter.admit(ctx.key.id, limits, inputTokens + maxOutputTokens, now);
+    if ("retryAfterMs" in result) {
+      throw new ApiError({
+        code: "rate_limit_exceeded",
+        message: `Rate limit reached for this key (${limits.rpm ? `${limits.rpm} requests` : ""}${limits.rpm && limits.tpm ? ", " : ""}${limits.tpm ? `${limits.tpm} tokens` : ""} per minute). Please try again in ${Math.ceil(result.retryAfterMs / 1000)}s.`,
+        headers: { ...result.headers, "retry-after": String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) },
+      });
+    }
+    admission = result;
+    rateLimitHeaders = result.headers;
+  }
+  // With fallback models the hold must cover the priciest one that may answer.
+  const model = models.reduce((a, b) =>
+    worstCaseCost(inputTokens, maxOutputTokens, b.pricing) > worstCaseCost(inputTokens, maxOutputTokens, a.pricing) ? b : a,
+  );
+  try {
+    const hold = runtime.credits.placeHold({ key: ctx.key, model, inputTokens, maxOutputTokens, charge }, now);
+    return { hold, admission, rateLimitHeaders };
+  } catch (error) {
+    admission?.settleTokens(0, now);
+    if (error instanceof ApiError) throw new ApiError({ code: error.code, message: error.message, headers: rateLimitHeaders });
+    throw error;
+  }
+}
+
+/** Sends through the routes of `models` (or the simulator), with retries and fallback. */
+export async function sendOverRoutes<T>(
+  runtime: Runtime,
+  models: ModelConfig[],
+  simulated: boolean,
+  signal: AbortSignal,
+  send: (provider: Provider, attempt: RouteAttempt) => Promise<T>,
+): Promise<{ result: T; attempt: RouteAttempt; providerId: string }> {
+  if (simulated) {
+    const attempt: RouteAttempt = { model: models[0]!, route: { provider: "simulator", model: models[0]!.name, weight: 1 } };
+    return { result: await send(runtime.simulator, attempt), attempt, providerId: "simulator" };
+  }
+  const plan = planAttempts(models, runtime.routeHealth);
+  const { result, attempt } = await runWithFallback(plan, runtime.config.routing.retries, runtime.routeHealth, signal, (attempt) => {
+    const provider = runtime.providers.get(attempt.route.provider);
+    if (!provider) throw new ApiError({ code: "upstream_unavailable", message: `Provider ${attempt.route.provider} is not configured` });
+    return send(provider, attempt);
+  });
+  return { result, attempt, providerId: attempt.route.provider };
+}
+
+export interface Outcome {
+  endpoint: "chat.completions" | "embeddings";
+  model: ModelConfig;
+  provider: string | null;
+  upstreamModel: string | null;
+  stream: boolean;
+  status: number;
+  usage: Usage;
+  usageSource: "reported" | "estimated" | "none";
+}
+
+/** Settles the hold with the real cost, records usage and writes the request's log line. */
+export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: Admitted, outcome: Outcome): { costNanoUsd: number; balanceNanoUsd: number | null } {
+  const now = runtime.clock.now();
+  admitted.admission?.settleTokens(outcome.usage.inputTokens + outcome.usage.outputTokens, now);
+  const latencyMs = Math.round(performance.now() - ctx.startedMs);
+  let settled = { costNanoUsd: 0, balanceNanoUsd: null as number | null };
+  try {
+    settled = runtime.credits.settle(
+      admitted.hold,
+      {
+        requestId: ctx.requestId,
+        projectId: ctx.key.projectId,
+        keyId: ctx.key.id,
+        env: ctx.key.env,
+        endpoint: outcome.endpoint,
+        model: outcome.model.name,
+        provider: outcome.provider,
+        upstreamModel: outcome.upstreamModel,
+        stream: outcome.stream,
+        status: outcome.status,
+        inputTokens: outcome.usage.inputTokens,
+        outputTokens: outcome.usage.outputTokens,
+        cachedInputTokens: outcome.usage.cachedInputTokens,
+        usageSource: outcome.usageSource,
+        latencyMs,
+        createdAt: now,
+      },
+      outcome.usage,
+      outcome.model,
+    );
+  } catch (error) {
+    runtime.logger.error("settlement failed", { request_id: ctx.requestId, error: String(error) });
+  }
+  if (runtime.logger.enabled("info")) {
+    runtime.logger.info("request", {
+      request_id: ctx.requestId,
+      client_request_id: ctx.clientRequestId === ctx.requestId ? undefined : ctx.clientRequestId,
+      project: ctx.key.projectName,
+      key: ctx.key.display,
+      env: ctx.key.env,
+      endpoint: outcome.endpoint,
+      model: outcome.model.name,
+      provider: outcome.provider,
+      upstream_model: outcome.upstreamModel,
+      stream: outcome.stream,
+      status: outcome.status,
+      input_tokens: outcome.usage.inputTokens,
+      output_tokens: outcome.usage.outputTokens,
+      cached_input_tokens: outcome.usage.cachedInputTokens,
+      usage_source: outcome.usageSource,
+      cost_usd: nanoToUsd(settled.costNanoUsd),
+      latency_ms: latencyMs,
+    });
+  }
+  return settled;
+}
+
+export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 };

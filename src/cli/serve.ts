@@ -1,0 +1,62 @@
+// `parrotrouter serve`: start the server, flush and prune in the background, shut down
+// gracefully on SIGTERM/SIGINT and reload providers and models on SIGHUP.
+
+import { setUpAdminToken } from "../admin/token";
+import { ConfigError, loadConfigFile, type AppConfig } from "../config/load";
+import type { Runtime } from "../runtime";
+import { startServer } from "../server";
+
+const LAST_USED_FLUSH_MS = 5_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
+export async function serve(runtime: Runtime, port: number | undefined): Promise<void> {
+  const { logger, config } = runtime;
+  const verifier = setUpAdminToken(runtime, (token) => {
+    // Printed once, to the terminal only: the database keeps just its hash.
+    process.stderr.write(
+      `\nNo admin token configured; generated one for this installation (shown only now):\n\n    ${token}\n\n` +
+        `Keep it safe, or set PARROTROUTER_ADMIN_TOKEN / admin.token in the config.\n\n`,
+    );
+  });
+  const server = startServer(runtime, { verifier, port });
+  logger.info("listening", { url: server.url, config: config.sourcePath, database: config.databasePath, providers: Object.keys(config.providers), models: Object.keys(config.models) });
+
+  const flush = setInterval(() => runtime.keyCache.flushLastUsed(), LAST_USED_FLUSH_MS);
+  const prune = () => {
+    const deleted = runtime.usage.pruneRequests(runtime.clock.now() - runtime.config.usageRetentionDays * 86_400_000);
+    if (deleted > 0) logger.info("pruned usage rows", { deleted });
+  };
+  prune();
+  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal, grace_ms: runtime.config.server.shutdownGraceMs });
+    clearInterval(flush);
+    clearInterval(pruneTimer);
+    const deadline = Bun.sleep(runtime.config.server.shutdownGraceMs).then(() => "deadline");
+    const result = await Promise.race([server.stop().then(() => "drained"), deadline]);
+    if (result === "deadline") logger.warn("shutdown deadline reached; closing remaining connections");
+    runtime.close();
+    logger.info("stopped", { open_holds: runtime.credits.openHolds() });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGHUP", () => {
+    let next: AppConfig;
+    try {
+      const loaded = loadConfigFile(runtime.config.sourcePath);
+      next = loaded.config;
+      for (const warning of loaded.warnings) logger.warn(warning);
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [String(error)];
+      logger.error("config reload refused; keeping the running config", { problems });
+      return;
+    }
+    runtime.reload({ ...next, server: runtime.config.server, databasePath: runtime.config.databasePath });
+    logger.info("config reloaded", { providers: Object.keys(next.providers), models: Object.keys(next.models) });
+  });
+}

@@ -1,0 +1,37 @@
+// What a request costs: configured USD-per-million prices applied to token counts, in
+// integer nano-USD rounded up once per request.
+
+import type { ModelPricing } from "../config/load";
+import type { Usage } from "../providers/types";
+
+const PER_MILLION = 1_000_000n;
+
+/** The exact cost of `usage`, rounded up to the next nano-USD. */
+export function costOfUsage(usage: Usage, pricing: ModelPricing): number {
+  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
+  const uncached = usage.inputTokens - cached;
+  const numerator =
+    BigInt(uncached) * BigInt(pricing.inputNanoPerMillion) +
+    BigInt(cached) * BigInt(pricing.cachedInputNanoPerMillion) +
+    BigInt(usage.outputTokens) * BigInt(pricing.outputNanoPerMillion);
+  return Number((numerator + PER_MILLION - 1n) / PER_MILLION);
+}
+
+/** The worst case a hold must cover: every prompt token uncached plus the full output allowance. */
+export function worstCaseCost(inputTokens: number, maxOutputTokens: number, pricing: ModelPricing): number {
+  return costOfUsage({ inputTokens, outputTokens: maxOutputTokens, cachedInputTokens: 0 }, pricing);
+}
+
+/** How many output tokens `availableNanoUsd` pays for after the prompt. */
+export function affordableOutputTokens(availableNanoUsd: number, inputTokens: number, pricing: ModelPricing): number {
+  const inputCost = costOfUsage({ inputTokens, outputTokens: 0, cachedInputTokens: 0 }, pricing);
+  const left = availableNanoUsd - inputCost;
+  if (left <= 0) return 0;
+  if (pricing.outputNanoPerMillion === 0) return Number.MAX_SAFE_INTEGER;
+  return Number((BigInt(left) * PER_MILLION) / BigInt(pricing.outputNanoPerMillion));
+}
+
+/** True when nothing about this model costs money: it works at zero balance. */
+export function isFree(pricing: ModelPricing): boolean {
+  return pricing.inputNanoPerMillion === 0 && pricing.outputNanoPerMillion === 0 && pricing.cachedInputNanoPerMillion === 0;
+}

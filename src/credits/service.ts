@@ -1,0 +1,159 @@
+// Holds and settlement (DESIGN.md §2): before forwarding, reserve the worst-case cost against
+// the project's balance minus open holds (and the key's spend cap); after the response,
+// replace the hold by the real charge. Holds live in memory: one process owns them, and a
+// crash leaves none behind.
+
+import type { ModelConfig } from "../config/load";
+import type { KeyRecord } from "../keys/repository";
+import type { Usage } from "../providers/types";
+import { ApiError, SEED_ERRORS } from "../shared/errors";
+import { nanoToUsdString } from "../shared/money";
+import type { LedgerRepository, RequestRecord } from "./ledger-repository";
+import { affordableOutputTokens, costOfUsage, worstCaseCost } from "./pricing";
+import { startOfUtcHour, windowStart } from "./windows";
+
+const LIMIT_PERIOD = { daily: "day", weekly: "week", monthly: "month" } as const;
+
+export interface Hold {
+  projectId: string;
+  keyId: string;
+  amountNanoUsd: number;
+  /** False for test keys in simulate mode and for free models at zero cost. */
+  charged: boolean;
+  settled: boolean;
+}
+
+export interface HoldRequest {
+  key: KeyRecord;
+  model: ModelConfig;
+  /** Estimated prompt tokens. */
+  inputTokens: number;
+  /** The client's `max_tokens`, else the model's configured maximum. */
+  maxOutputTokens: number;
+  /** False when nothing will be charged (test keys answered by the simulator). */
+  charge: boolean;
+}
+
+export interface SettleOutcome {
+  costNanoUsd: number;
+  /** The project's balance after the charge, when known. */
+  balanceNanoUsd: number | null;
+  duplicate: boolean;
+}
+
+export class CreditService {
+  private readonly balances = new Map<string, number>();
+  private readonly heldByProject = new Map<string, number>();
+  private readonly heldByKey = new Map<string, number>();
+  private readonly keySpend = new Map<string, { since: number; spentNanoUsd: number }>();
+  private open = 0;
+
+  constructor(private readonly ledger: LedgerRepository) {}
+
+  /** Number of holds not yet settled (a metric, and 0 after every request has ended). */
+  openHolds(): number {
+    return this.open;
+  }
+
+  /** Forget cached balances and spends (another process changed the database). */
+  clearCaches(): void {
+    this.balances.clear();
+    this.keySpend.clear();
+  }
+
+  balanceOf(projectId: string): number {
+    const cached = this.balances.get(projectId);
+    if (cached !== undefined) return cached;
+    const balance = this.ledger.balance(projectId) ?? 0;
+    this.balances.set(projectId, balance);
+    return balance;
+  }
+
+  /** A project's balance minus what its open holds reserve. */
+  availableOf(projectId: string): number {
+    return this.balanceOf(projectId) - (this.heldByProject.get(projectId) ?? 0);
+  }
+
+  /** Reserves the worst case or throws 402. Synchronous, so check-and-reserve is atomic. */
+  placeHold(request: HoldRequest, now: number): Hold {
+    const { key, model } = request;
+    const amount = request.charge ? worstCaseCost(request.inputTokens, request.maxOutputTokens, model.pricing) : 0;
+    const hold: Hold = { projectId: key.projectId, keyId: key.id, amountNanoUsd: amount, charged: request.charge, settled: false };
+    if (request.charge && amount > 0) {
+      this.checkKeyLimit(key, amount, now);
+      const balance = this.balanceOf(key.projectId);
+      const available = balance - (this.heldByProject.get(key.projectId) ?? 0);
+      if (balance <= 0) throw SEED_ERRORS.noCredits();
+      if (available < amount) {
+        const affordable = affordableOutputTokens(available, request.inputTokens, model.pricing);
+        throw new ApiError({
+          code: "insufficient_credits",
+          message:
+            `Insufficient credits. This request requires more credits, or fewer max_tokens. ` +
+            `You requested up to ${request.maxOutputTokens} tokens, but can only afford ${affordable}.`,
+        });
+      }
+    }
+    this.heldByProject.set(key.projectId, (this.heldByProject.get(key.projectId) ?? 0) + amount);
+    this.heldByKey.set(key.id, (this.heldByKey.get(key.id) ?? 0) + amount);
+    this.open++;
+    return hold;
+  }
+
+  private checkKeyLimit(key: KeyRecord, amount: number, now: number): void {
+    if (key.spendLimitNanoUsd === null) return;
+    const spent = this.keySpent(key, now);
+    const held = this.heldByKey.get(key.id) ?? 0;
+    if (spent + held + amount <= key.spendLimitNanoUsd) return;
+    const period = key.limitReset ? ` per ${LIMIT_PERIOD[key.limitReset]}` : "";
+    throw new ApiError({
+      code: "insufficient_credits",
+      message:
+        `Insufficient credits: this key's spend limit of $${nanoToUsdString(key.spendLimitNanoUsd)}${period} is reached ` +
+        `($${nanoToUsdString(spent)} spent, $${nanoToUsdString(held)} reserved). Other keys of the project are not affected.`,
+    });
+  }
+
+  /** What a key spent in its current limit window. */
+  keySpent(key: KeyRecord, now: number): number {
+    const since = windowStart(key.limitReset, now);
+    const cached = this.keySpend.get(key.id);
+    if (cached && cached.since === since) return cached.spentNanoUsd;
+    const spentNanoUsd = this.ledger.keySpend(key.id, since);
+    this.keySpend.set(key.id, { since, spentNanoUsd });
+    return spentNanoUsd;
+  }
+
+  /** Cost of `usage` for `model`. */
+  costOf(usage: Usage, model: ModelConfig): number {
+    return costOfUsage(usage, model.pricing);
+  }
+
+  /**
+   * Replaces the hold by the real charge and records the request, in one transaction.
+   * Idempotent per request id; always releases the hold, even when the write fails.
+   */
+  settle(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): SettleOutcome {
+    const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
+    try {
+      const result = this.ledger.settle({ ...record, costNanoUsd }, startOfUtcHour(record.createdAt), hold.charged);
+      if (!result.duplicate && costNanoUsd > 0) {
+        if (result.balanceNanoUsd !== null) this.balances.set(hold.projectId, result.balanceNanoUsd);
+        const spend = this.keySpend.get(hold.keyId);
+        if (spend) spend.spentNanoUsd += costNanoUsd;
+      }
+      return { costNanoUsd: result.duplicate ? 0 : costNanoUsd, balanceNanoUsd: result.balanceNanoUsd, duplicate: result.duplicate };
+    } finally {
+      this.release(hold);
+    }
+  }
+
+  /** Frees a hold without charging (idempotent). */
+  release(hold: Hold): void {
+    if (hold.settled) return;
+    hold.settled = true;
+    this.open--;
+    this.heldByProject.set(hold.projectId, (this.heldByProject.get(hold.projectId) ?? 0) - hold.amountNanoUsd);
+    this.heldByKey.set(hold.keyId, (this.heldByKey.get(hold.keyId) ?? 0) - hold.amountNanoUsd);
+  }
+}

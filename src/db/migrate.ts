@@ -1,0 +1,46 @@
+// Applies the embedded migrations with drizzle's own migrator. The SQL and journal are
+// imported as text so the compiled binary carries them (it has no migrations folder).
+
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import journal from "./migrations/meta/_journal.json";
+import init0000 from "./migrations/0000_init.sql" with { type: "text" };
+
+/** Every migration's SQL by journal tag; a new migration adds one import and one entry. */
+const MIGRATION_SQL: Record<string, string> = {
+  "0000_init": init0000,
+};
+
+interface MigrationMeta {
+  sql: string[];
+  bps: boolean;
+  folderMillis: number;
+  hash: string;
+}
+
+/** The same metadata drizzle's readMigrationFiles builds from the folder. */
+function embeddedMigrations(): MigrationMeta[] {
+  return journal.entries.map((entry) => {
+    const query = MIGRATION_SQL[entry.tag];
+    if (query === undefined) throw new Error(`migration ${entry.tag} is in the journal but not embedded`);
+    return {
+      sql: query.split("--> statement-breakpoint"),
+      bps: entry.breakpoints,
+      folderMillis: entry.when,
+      hash: new Bun.CryptoHasher("sha256").update(query).digest("hex"),
+    };
+  });
+}
+
+/** Brings the schema up to date; a no-op when it already is. Runs in one transaction. */
+export function applyMigrations(db: BunSQLiteDatabase<Record<string, unknown>>): void {
+  const migrations = embeddedMigrations();
+  const internals = db as unknown as { dialect: { migrate(m: MigrationMeta[], session: unknown, config: object): void }; session: unknown };
+  try {
+    internals.dialect.migrate(migrations, internals.session, {});
+  } catch (error) {
+    // Another process (the CLI beside a starting server) may have migrated between our
+    // check and our write; its migration rows now exist, so a second pass is a no-op.
+    if (!String(error).includes("already exists")) throw error;
+    internals.dialect.migrate(migrations, internals.session, {});
+  }
+}

@@ -1,0 +1,43 @@
+// Turns an Authorization header into a key, with the seed's exact errors: nothing sent →
+// missing_api_key; malformed, bad checksum, unknown, revoked or expired → invalid_api_key.
+
+import { ApiError, SEED_ERRORS } from "../shared/errors";
+import { formatResetDuration, type FailedAuthLimiter } from "./rate-limit";
+import { hashKey, isWellFormedKey } from "./format";
+import type { KeyCache } from "./cache";
+import type { KeyRecord } from "./repository";
+import { isKeyInactive } from "./service";
+
+/** The bearer token of an Authorization header, or "" when there is none. */
+export function bearerToken(header: string | null): string {
+  if (!header) return "";
+  const match = header.match(/^\s*bearer\s+(.*)$/i);
+  return (match ? match[1]! : header).trim();
+}
+
+export class KeyAuthenticator {
+  constructor(
+    private readonly cache: KeyCache,
+    private readonly failures: FailedAuthLimiter,
+  ) {}
+
+  /** The active key behind `secret`; throws 401 (or 429 for an IP that keeps failing). */
+  authenticate(secret: string, clientIp: string, now: number): KeyRecord {
+    const blockedMs = this.failures.blockedFor(clientIp, now);
+    if (blockedMs > 0) {
+      throw new ApiError({
+        code: "rate_limit_exceeded",
+        message: `Too many failed authentication attempts. Try again in ${formatResetDuration(blockedMs)}.`,
+        headers: { "retry-after": String(Math.ceil(blockedMs / 1000)) },
+      });
+    }
+    if (!secret) throw SEED_ERRORS.missingKey();
+    const key = isWellFormedKey(secret) ? this.cache.get(hashKey(secret)) : undefined;
+    if (!key || isKeyInactive(key, now)) {
+      this.failures.recordFailure(clientIp, now);
+      throw SEED_ERRORS.invalidKey();
+    }
+    this.cache.touch(key, now);
+    return key;
+  }
+}

@@ -1,0 +1,130 @@
+// The upstream HTTP call every provider makes: first-byte timeout, no redirects, and the
+// translation of network failures and error statuses into retryable/final UpstreamErrors.
+
+import { UpstreamError } from "../shared/errors";
+
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** JSON body; sent with `content-type: application/json`. */
+  body?: unknown;
+  method?: "GET" | "POST";
+  signal: AbortSignal;
+  firstByteTimeoutMs: number;
+}
+
+/**
+ * Sends the request and resolves once the upstream's headers arrive with a 2xx status.
+ * Anything else becomes an UpstreamError saying whether the router may retry.
+ */
+export async function sendUpstream(request: UpstreamRequest): Promise<Response> {
+  const firstByte = AbortSignal.timeout(request.firstByteTimeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: request.method ?? "POST",
+      headers: request.body === undefined ? request.headers : { "content-type": "application/json", ...request.headers },
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      signal: AbortSignal.any([request.signal, firstByte]),
+      // A redirect could carry the provider key to another host: never follow one.
+      redirect: "manual",
+      // Bun decompresses for us; we re-frame the body anyway.
+    });
+  } catch (error) {
+    if (request.signal.aborted) throw request.signal.reason ?? error;
+    if (firstByte.aborted) {
+      throw new UpstreamError({
+        code: "upstream_timeout",
+        message: `Upstream did not answer within ${request.firstByteTimeoutMs} ms`,
+        retryable: true,
+      });
+    }
+    throw new UpstreamError({ code: "upstream_error", message: "Upstream unreachable", retryable: true });
+  }
+  if (response.status >= 200 && response.status < 300) return response;
+  throw await upstreamErrorFromResponse(response);
+}
+
+/** Maps an upstream's error status and body to the error the client sees. */
+export async function upstreamErrorFromResponse(response: Response): Promise<UpstreamError> {
+  const text = await response.text().catch(() => "");
+  const upstreamMessage = extractErrorMessage(text);
+  const status = response.status;
+  const retryAfterMs = parseRetryAfter(response.headers);
+  const detail = upstreamMessage ? `: ${upstreamMessage}` : "";
+
+  if (status >= 300 && status < 400) {
+    return new UpstreamError({ code: "upstream_error", message: `Upstream answered with a redirect (${status})`, retryable: true });
+  }
+  // Gemini answers a bad key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID.
+  if (status === 401 || status === 403 || (status === 400 && text.includes("API_KEY_INVALID"))) {
+    // The provider's credentials are ours, not the client's: never a 401 to the client.
+    return new UpstreamError({ code: "upstream_error", message: `Upstream rejected the provider credentials (${status})`, retryable: true });
+  }
+  if (status === 429) {
+    return new UpstreamError({
+      code: "rate_limit_exceeded",
+      message: `Upstream rate limit reached${detail}`,
+      retryable: true,
+      retryAfterMs,
+      headers: retryAfterMs === undefined ? undefined : { "retry-after": String(Math.ceil(retryAfterMs / 1000)) },
+    });
+  }
+  if (status === 408 || status === 504) {
+    return new UpstreamError({ code: "upstream_timeout", message: `Upstream timed out (${status})${detail}`, retryable: true, retryAfterMs });
+  }
+  if (status === 503 || status === 529) {
+    return new UpstreamError({ code: "upstream_unavailable", message: `Upstream unavailable (${status})${detail}`, retryable: true, retryAfterMs });
+  }
+  if (status >= 500) {
+    return new UpstreamError({ code: "upstream_error", message: `Upstream error (${status})${detail}`, retryable: true, retryAfterMs });
+  }
+  // Other 4xx: the request itself is wrong; pass the status on, retrying cannot help.
+  return new UpstreamError({
+    code: status === 404 ? "model_not_found" : "invalid_request",
+    status,
+    type: "invalid_request_error",
+    message: upstreamMessage || `Upstream rejected the request (${status})`,
+    retryable: false,
+  });
+}
+
+/** Pulls a human message out of OpenAI, Anthropic or Gemini error bodies. */
+function extractErrorMessage(text: string): string {
+  if (!text) return "";
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    const error = Array.isArray(parsed) ? (parsed[0] as typeof parsed)?.error : parsed.error;
+    if (typeof error === "string") return error.slice(0, 500);
+    if (error && typeof error.message === "string") return error.message.slice(0, 500);
+    if (typeof parsed.message === "string") return parsed.message.slice(0, 500);
+  } catch {
+    // not JSON: fall through to the plain text
+  }
+  return text.slice(0, 200).trim();
+}
+
+/** `retry-after-ms`, `retry-after` in seconds or as an HTTP date, in milliseconds. */
+export function parseRetryAfter(headers: Headers): number | undefined {
+  const ms = headers.get("retry-after-ms");
+  if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const value = headers.get("retry-after");
+  if (!value) return undefined;
+  if (Number.isFinite(Number(value))) return Math.max(0, Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** Parses JSON from an upstream body, or fails as a bad gateway. */
+export async function readUpstreamJson(response: Response): Promise<Record<string, unknown>> {
+  const text = await response.text().catch(() => {
+    throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
+  });
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // handled below
+  }
+  throw new UpstreamError({ code: "upstream_error", message: "Upstream returned an invalid JSON body", retryable: true });
+}

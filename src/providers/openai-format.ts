@@ -1,0 +1,65 @@
+// Reading OpenAI's own wire format: usage objects and stream chunks. Used by the OpenAI,
+// OpenAI-compatible and Azure providers, which pass the upstream's bytes through.
+
+import { UpstreamError } from "../shared/errors";
+import { readSseEvents } from "./sse";
+import type { StreamChunk, Usage } from "./types";
+
+/** OpenAI's `usage` object → ours; null when absent or malformed. */
+export function usageFromOpenAI(usage: unknown): Usage | null {
+  if (!usage || typeof usage !== "object") return null;
+  const u = usage as {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
+  };
+  if (typeof u.prompt_tokens !== "number") return null;
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  return {
+    inputTokens: u.prompt_tokens,
+    outputTokens: typeof u.completion_tokens === "number" ? u.completion_tokens : 0,
+    cachedInputTokens: typeof cached === "number" ? cached : 0,
+  };
+}
+
+interface OpenAIChunk {
+  choices?: { delta?: { content?: unknown; tool_calls?: { function?: { arguments?: unknown } }[] } }[];
+  usage?: unknown;
+  error?: { message?: string };
+}
+
+/** The text a chunk adds: content and tool-call arguments. */
+function textOfChunk(chunk: OpenAIChunk): string {
+  let text = "";
+  for (const choice of chunk.choices ?? []) {
+    const delta = choice.delta;
+    if (!delta) continue;
+    if (typeof delta.content === "string") text += delta.content;
+    for (const call of delta.tool_calls ?? []) {
+      if (typeof call.function?.arguments === "string") text += call.function.arguments;
+    }
+  }
+  return text;
+}
+
+/**
+ * Turns an OpenAI SSE body into StreamChunks, keeping each event's JSON text untouched so
+ * the bytes the client sees are the upstream's own.
+ */
+export async function* openAIStreamChunks(body: ReadableStream<Uint8Array>, idleTimeoutMs: number): AsyncGenerator<StreamChunk> {
+  for await (const event of readSseEvents(body, idleTimeoutMs)) {
+    if (event.data === "[DONE]") return;
+    let chunk: OpenAIChunk;
+    try {
+      chunk = JSON.parse(event.data) as OpenAIChunk;
+    } catch {
+      throw new UpstreamError({ code: "upstream_error", message: "Upstream sent a malformed stream chunk", retryable: false });
+    }
+    if (chunk.error) {
+      throw new UpstreamError({ code: "upstream_error", message: chunk.error.message ?? "Upstream stream error", retryable: false });
+    }
+    const usage = usageFromOpenAI(chunk.usage) ?? undefined;
+    const usageOnly = usage !== undefined && (chunk.choices?.length ?? 0) === 0;
+    yield { data: event.data, textDelta: textOfChunk(chunk), usage, usageOnly };
+  }
+}

@@ -1,0 +1,98 @@
+// Everything the server and the CLI share, built once from a config: database,
+// repositories, services, providers and caches. Routes receive this, never globals.
+
+import type { AppConfig } from "./config/load";
+import { ExternalChangeWatcher } from "./db/change-watcher";
+import { openDatabase, type DatabaseHandle } from "./db/connection";
+import { CreditService } from "./credits/service";
+import { LedgerRepository } from "./credits/ledger-repository";
+import { KeyAuthenticator } from "./keys/auth";
+import { KeyCache } from "./keys/cache";
+import { FailedAuthLimiter, KeyRateLimiter } from "./keys/rate-limit";
+import { KeyRepository } from "./keys/repository";
+import { KeyService } from "./keys/service";
+import { ProjectRepository } from "./projects/repository";
+import { createMockProvider } from "./providers/mock";
+import { createProvider } from "./providers/registry";
+import type { Provider } from "./providers/types";
+import { RouteHealth } from "./routing/router";
+import { systemClock, type Clock } from "./shared/clock";
+import { Logger } from "./shared/logger";
+import { UsageRepository } from "./usage/repository";
+
+export interface Runtime {
+  config: AppConfig;
+  database: DatabaseHandle;
+  clock: Clock;
+  logger: Logger;
+  projects: ProjectRepository;
+  keys: KeyService;
+  keyCache: KeyCache;
+  auth: KeyAuthenticator;
+  rateLimiter: KeyRateLimiter;
+  credits: CreditService;
+  ledger: LedgerRepository;
+  usage: UsageRepository;
+  providers: Map<string, Provider>;
+  /** Answers `pr-test-` keys in simulate mode; never reaches a real upstream. */
+  simulator: Provider;
+  routeHealth: RouteHealth;
+  changes: ExternalChangeWatcher;
+  /** Replaces providers, models and pricing (SIGHUP); keys, holds and caches stay. */
+  reload(config: AppConfig): void;
+  close(): void;
+}
+
+export interface RuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+function buildProviders(config: AppConfig): Map<string, Provider> {
+  return new Map(Object.values(config.providers).map((settings) => [settings.id, createProvider(settings)]));
+}
+
+export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): Runtime {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? new Logger(config.logLevel);
+  const database = openDatabase(config.databasePath);
+  const keyRepository = new KeyRepository(database.db);
+  const keyCache = new KeyCache(keyRepository);
+  const ledger = new LedgerRepository(database.db, database.sqlite);
+  const credits = new CreditService(ledger);
+  const changes = new ExternalChangeWatcher(database.sqlite);
+  changes.onExternalChange(() => {
+    keyCache.clear();
+    credits.clearCaches();
+  });
+
+  const runtime: Runtime = {
+    config,
+    database,
+    clock,
+    logger,
+    projects: new ProjectRepository(database.db),
+    keys: new KeyService(keyRepository, keyCache),
+    keyCache,
+    auth: new KeyAuthenticator(keyCache, new FailedAuthLimiter()),
+    rateLimiter: new KeyRateLimiter(),
+    credits,
+    ledger,
+    usage: new UsageRepository(database.db),
+    providers: buildProviders(config),
+    simulator: createMockProvider({ id: "simulator", type: "mock", first_byte_timeout_ms: 60_000, idle_timeout_ms: 120_000 }),
+    routeHealth: new RouteHealth(config.routing, clock),
+    changes,
+    reload(next) {
+      runtime.providers = buildProviders(next);
+      runtime.routeHealth = new RouteHealth(next.routing, clock);
+      runtime.config = next;
+      logger.setLevel(next.logLevel);
+    },
+    close() {
+      keyCache.flushLastUsed();
+      database.close();
+    },
+  };
+  return runtime;
+}

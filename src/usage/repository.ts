@@ -1,0 +1,117 @@
+// Usage analytics read from the hourly rollups (never a scan of raw request rows), plus the
+// recent raw rows and their pruning after the retention period.
+
+import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../db/connection";
+import { apiKeys, requests, usageHourly } from "../db/schema";
+
+export type UsageGroup = "day" | "model" | "key";
+
+export interface UsageFilter {
+  projectId?: string;
+  keyId?: string;
+  model?: string;
+  /** Inclusive start, epoch ms. */
+  from?: number;
+  /** Exclusive end, epoch ms. */
+  to?: number;
+  env?: "live" | "test";
+}
+
+export interface UsageRow {
+  group: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costNanoUsd: number;
+}
+
+export class UsageRepository {
+  constructor(private readonly db: Db) {}
+
+  private rollupWhere(filter: UsageFilter): SQL | undefined {
+    const conditions: SQL[] = [];
+    if (filter.projectId) conditions.push(eq(usageHourly.projectId, filter.projectId));
+    if (filter.keyId) conditions.push(eq(usageHourly.keyId, filter.keyId));
+    if (filter.model) conditions.push(eq(usageHourly.model, filter.model));
+    if (filter.env) conditions.push(eq(usageHourly.env, filter.env));
+    if (filter.from !== undefined) conditions.push(gte(usageHourly.hour, Math.floor(filter.from / 3_600_000) * 3_600_000));
+    if (filter.to !== undefined) conditions.push(lt(usageHourly.hour, filter.to));
+    return conditions.length > 0 ? and(...conditions) : undefined;
+  }
+
+  /** Totals grouped by UTC day, model or key, from the hourly rollups. */
+  summarize(filter: UsageFilter, groupBy: UsageGroup): UsageRow[] {
+    const group =
+      groupBy === "day"
+        ? sql<string>`strftime('%Y-%m-%d', ${usageHourly.hour} / 1000, 'unixepoch')`
+        : groupBy === "model"
+          ? sql<string>`${usageHourly.model}`
+          : sql<string>`${usageHourly.keyId}`;
+    return this.db
+      .select({
+        group,
+        requests: sql<number>`sum(${usageHourly.requests})`,
+        inputTokens: sql<number>`sum(${usageHourly.inputTokens})`,
+        outputTokens: sql<number>`sum(${usageHourly.outputTokens})`,
+        cachedInputTokens: sql<number>`sum(${usageHourly.cachedInputTokens})`,
+        costNanoUsd: sql<number>`sum(${usageHourly.costNanoUsd})`,
+      })
+      .from(usageHourly)
+      .where(this.rollupWhere(filter))
+      .groupBy(group)
+      .orderBy(group)
+      .all();
+  }
+
+  /** Total cost of a filter, from rollups. */
+  totalCost(filter: UsageFilter): number {
+    return (
+      this.db
+        .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
+        .from(usageHourly)
+        .where(this.rollupWhere(filter))
+        .get()?.total ?? 0
+    );
+  }
+
+  /** Recent raw request rows, newest first, with the key's display form. */
+  recent(filter: UsageFilter, limit: number, offset: number) {
+    const conditions: SQL[] = [];
+    if (filter.projectId) conditions.push(eq(requests.projectId, filter.projectId));
+    if (filter.keyId) conditions.push(eq(requests.keyId, filter.keyId));
+    if (filter.model) conditions.push(eq(requests.model, filter.model));
+    if (filter.from !== undefined) conditions.push(gte(requests.createdAt, filter.from));
+    if (filter.to !== undefined) conditions.push(lt(requests.createdAt, filter.to));
+    return this.db
+      .select({
+        id: requests.id,
+        createdAt: requests.createdAt,
+        keyId: requests.keyId,
+        keyDisplay: apiKeys.display,
+        env: requests.env,
+        model: requests.model,
+        provider: requests.provider,
+        status: requests.status,
+        stream: requests.stream,
+        inputTokens: requests.inputTokens,
+        outputTokens: requests.outputTokens,
+        costNanoUsd: requests.costNanoUsd,
+        usageSource: requests.usageSource,
+        latencyMs: requests.latencyMs,
+      })
+      .from(requests)
+      .leftJoin(apiKeys, eq(apiKeys.id, requests.keyId))
+      .where(conditions.length > 0 ? and(...conditions) : undefined)
+      .orderBy(desc(requests.createdAt))
+      .limit(limit)
+      .offset(offset)
+      .all();
+  }
+
+  /** Deletes raw rows older than `before`; rollups are kept. Returns the number deleted. */
+  pruneRequests(before: number): number {
+    return this.db.delete(requests).where(lt(requests.createdAt, before)).run().changes;
+  }
+}

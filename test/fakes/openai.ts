@@ -1,0 +1,143 @@
+// A fake OpenAI upstream on a free local port, speaking OpenAI's real wire format: JSON
+// completions with `usage`, SSE `chat.completion.chunk` streams ending in `data: [DONE]`,
+// error bodies `{error: {message, type, param, code}}`. Tests script its next answers.
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: any;
+}
+
+/** How the fake answers one request; the default is a normal completion. */
+export type FakeBehavior =
+  | { kind: "ok"; text?: string; usage?: { prompt_tokens: number; completion_tokens: number } | null; model?: string }
+  | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string> }
+  /** Streams `chunks` text deltas `delayMs` apart; `dieAfter` drops the connection after that many. */
+  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; sendUsage?: boolean }
+  /** Never sends headers (until the test closes the fake). */
+  | { kind: "hang" }
+  | { kind: "redirect"; location: string };
+
+export interface FakeOpenAI {
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  /** Answers the next requests with these behaviors, in order, then falls back to `ok`. */
+  enqueue(...behaviors: FakeBehavior[]): void;
+  /** Streams currently open towards ParrotRouter (a closed client connection drops to 0). */
+  openStreams(): number;
+  /** Number of streams whose reader went away before the stream finished. */
+  cancelledStreams(): number;
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+export function startFakeOpenAI(): FakeOpenAI {
+  const requests: RecordedRequest[] = [];
+  const queue: FakeBehavior[] = [];
+  let open = 0;
+  let cancelled = 0;
+
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    async fetch(request) {
+      const url = new URL(request.url);
+      const text = request.method === "POST" ? await request.text() : "";
+      let body: any = null;
+      try {
+        body = text ? JSON.parse(text) : null;
+      } catch {
+        body = text;
+      }
+      requests.push({ method: request.method, path: url.pathname, headers: Object.fromEntries(request.headers), body });
+      const behavior = queue.shift() ?? (body?.stream ? { kind: "stream" as const } : { kind: "ok" as const });
+      const model = body?.model ?? "gpt-4o-2024-08-06";
+
+      if (behavior.kind === "hang") return new Promise<Response>(() => {});
+      if (behavior.kind === "redirect") return new Response(null, { status: 307, headers: { location: behavior.location } });
+      if (behavior.kind === "error") {
+        return Response.json(
+          behavior.body ?? { error: { message: `fake upstream error ${behavior.status}`, type: "server_error", param: null, code: null } },
+          { status: behavior.status, headers: behavior.headers },
+        );
+      }
+      if (url.pathname.endsWith("/embeddings")) {
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        return Response.json({
+          object: "list",
+          data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: [0.1, 0.2, 0.3] })),
+          model,
+          usage: { prompt_tokens: 7 * inputs.length, total_tokens: 7 * inputs.length },
+        });
+      }
+      if (behavior.kind === "ok") {
+        const usage = behavior.usage === undefined ? { prompt_tokens: 12, completion_tokens: 5 } : behavior.usage;
+        return Response.json({
+          id: "chatcmpl-fake123",
+          object: "chat.completion",
+          created: 1730000000,
+          model: behavior.model ?? model,
+          choices: [{ index: 0, message: { role: "assistant", content: behavior.text ?? "Hello from the fake upstream.", refusal: null }, logprobs: null, finish_reason: "stop" }],
+          ...(usage ? { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens, prompt_tokens_details: { cached_tokens: 0 } } } : {}),
+          system_fingerprint: "fp_fake",
+        });
+      }
+      // stream
+      const chunks = behavior.chunks ?? ["Hello", " from", " the", " fake", " stream."];
+      const wantsUsage = behavior.sendUsage ?? body?.stream_options?.include_usage === true;
+      const frame = (obj: unknown) => encoder.encode(`data: ${JSON.stringify(obj)}\n\n`);
+      const base = { id: "chatcmpl-fakestream", object: "chat.completion.chunk", created: 1730000000, model, system_fingerprint: "fp_fake" };
+      let finished = false;
+      open++;
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          try {
+            controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }));
+            let sent = 0;
+            for (const chunk of chunks) {
+              if (behavior.dieAfter !== undefined && sent >= behavior.dieAfter) {
+                controller.error(new Error("fake upstream died"));
+                return;
+              }
+              if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
+              controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { content: chunk }, logprobs: null, finish_reason: null }] }));
+              sent++;
+            }
+            controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }] }));
+            if (wantsUsage) {
+              const completion = chunks.length;
+              controller.enqueue(frame({ ...base, choices: [], usage: { prompt_tokens: 12, completion_tokens: completion, total_tokens: 12 + completion } }));
+            }
+            controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+            finished = true;
+            controller.close();
+          } catch {
+            // the reader went away
+          } finally {
+            open--;
+          }
+        },
+        cancel() {
+          if (!finished) cancelled++;
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    },
+  });
+
+  return {
+    url: `http://127.0.0.1:${server.port}/v1`,
+    port: server.port!,
+    requests,
+    enqueue: (...behaviors) => queue.push(...behaviors),
+    openStreams: () => open,
+    cancelledStreams: () => cancelled,
+    close: async () => {
+      server.stop(true);
+    },
+  };
+}
