@@ -62,8 +62,9 @@ export function startServer(runtime: Runtime, options: AppOptions & { port?: num
   app.listen({
     hostname: host,
     port: options.port ?? runtime.config.server.port,
-    // Our own limit answers with an OpenAI-shaped 413; Bun's is only a backstop above it.
-    maxRequestBodySize: runtime.config.server.maxBodyBytes + 1024 * 1024,
+    // Bodies are read by our own bounded reader, which answers an OpenAI-shaped 413 (and
+    // stops reading) at server.max_body_mb; Bun's own limit would answer an empty 413.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   });
   const server = app.server!;
   const shownHost = host === "0.0.0.0" ? "localhost" : host;

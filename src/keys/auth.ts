@@ -11,8 +11,9 @@ import { isKeyInactive } from "./service";
 /** The bearer token of an Authorization header, or "" when there is none. */
 export function bearerToken(header: string | null): string {
   if (!header) return "";
-  const match = header.match(/^\s*bearer\s+(.*)$/i);
-  return (match ? match[1]! : header).trim();
+  const match = header.match(/^\s*bearer(?:\s+(.*)|\s*)$/i);
+  if (match) return (match[1] ?? "").trim();
+  return header.trim();
 }
 
 export class KeyAuthenticator {

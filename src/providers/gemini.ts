@@ -202,8 +202,8 @@ export function toGeminiRequest(body: Record<string, unknown>, model: string): R
     }));
   if (declarations.length > 0) {
     request.tools = [{ functionDeclarations: declarations }];
-    const config = functionCallingConfig(body.tool_choice);
-    if (config) request.toolConfig = { functionCallingConfig: config };
+    const calling = functionCallingConfig(body.tool_choice);
+    if (calling) request.toolConfig = { functionCallingConfig: calling };
   }
   return request;
 }

@@ -132,7 +132,12 @@ export function createMockProvider(settings: ProviderSettings): Provider {
         usage,
         body: {
           object: "list",
-          data: inputs.map((input, index) => ({ object: "embedding", index, embedding: deterministicVector(JSON.stringify(input), dimensions) })),
+          data: inputs.map((input, index) => {
+            const vector = deterministicVector(JSON.stringify(input), dimensions);
+            // The openai SDK asks for base64 (little-endian float32) unless told otherwise.
+            const embedding = call.body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+            return { object: "embedding", index, embedding };
+          }),
           model,
           usage: { prompt_tokens: usage.inputTokens, total_tokens: usage.inputTokens },
         },

@@ -114,8 +114,3 @@ export function chunkWriter(id: string, model: string): ChunkWriter {
     usage: (usage) => ({ data: frame([], { usage: openAIUsage(usage) }), textDelta: "", usage, usageOnly: true }),
   };
 }
-
-/** The text a tool-call delta adds (its arguments), for usage estimates on abort. */
-export function toolCallText(call: { function?: { name?: string; arguments?: string } }): string {
-  return call.function?.arguments ?? "";
-}

@@ -1,0 +1,88 @@
+// Starts a real ParrotRouter server in-process on a free port, with its own temporary
+// database and config, for tests that talk HTTP to it (official SDKs included).
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setUpAdminToken } from "../../src/admin/token";
+import * as admin from "../../src/admin/service";
+import { parseConfig } from "../../src/config/load";
+import { createRuntime, type Runtime } from "../../src/runtime";
+import { startServer, type RunningServer } from "../../src/server";
+import type { Clock } from "../../src/shared/clock";
+import { Logger } from "../../src/shared/logger";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+export interface TestServer {
+  url: string;
+  /** The OpenAI SDK's base URL: `${url}/v1`. */
+  baseURL: string;
+  runtime: Runtime;
+  dir: string;
+  /** Log lines the server wrote. */
+  logs: string[];
+  createProject(name: string, creditsUsd?: number): { id: string; name: string };
+  createKey(options: Record<string, unknown> & { project: string }): { id: string; key: string; display: string };
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** YAML for `providers:` and `models:` (and anything else), replacing the default mock setup. */
+  yaml?: string;
+  clock?: Clock;
+  logLevel?: "debug" | "info" | "warn" | "error";
+  env?: Record<string, string>;
+}
+
+export const DEFAULT_TEST_YAML = `
+providers:
+  mock: { type: mock }
+models:
+  gpt-4o:
+    routes: [mock/gpt-4o]
+    pricing: { input: 2.5, output: 10 }
+  cheap:
+    routes: [mock/cheap]
+    pricing: { input: 1, output: 1 }
+  free-local:
+    routes: [mock/llama]
+  text-embedding-3-small:
+    routes: [mock/text-embedding-3-small]
+    pricing: { input: 0.02 }
+`;
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "parrotrouter-test-"));
+  const yaml = `
+database: { path: ${JSON.stringify(join(dir, "test.db"))} }
+admin: { token: ${ADMIN_TOKEN} }
+log: { level: ${options.logLevel ?? "warn"} }
+${options.yaml ?? DEFAULT_TEST_YAML}`;
+  const { config } = parseConfig(yaml, join(dir, "config.yaml"), { ...process.env, ...options.env });
+  const logs: string[] = [];
+  const runtime = createRuntime(config, { clock: options.clock, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
+  const verifier = setUpAdminToken(runtime, () => {});
+  const server: RunningServer = startServer(runtime, { verifier, port: 0, host: "127.0.0.1" });
+  return {
+    url: server.url,
+    baseURL: `${server.url}/v1`,
+    runtime,
+    dir,
+    logs,
+    createProject: (name, creditsUsd) => admin.createProject(runtime, { name, ...(creditsUsd === undefined ? {} : { credits_usd: creditsUsd }) }),
+    createKey: (keyOptions) => admin.createKey(runtime, keyOptions),
+    stop: async () => {
+      await server.stop(true);
+      runtime.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A project with credits and a live key, the usual start of a test. */
+export function projectWithKey(server: TestServer, creditsUsd = 5, keyOptions: Record<string, unknown> = {}) {
+  const project = server.createProject(`p-${crypto.randomUUID().slice(0, 8)}`, creditsUsd);
+  const key = server.createKey({ project: project.name, ...keyOptions });
+  return { project, key };
+}
