@@ -1,6 +1,6 @@
 // TypeBox schemas of the admin API's request bodies (DESIGN.md "Admin API and CLI").
 
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 
 const Usd = Type.Number();
 
@@ -9,7 +9,7 @@ export const CreditsBody = Type.Object({ amount_usd: Usd, note: Type.Optional(Ty
 
 const Scope = Type.Union([Type.Literal("inference"), Type.Literal("read")]);
 const LimitReset = Type.Union([Type.Literal("daily"), Type.Literal("weekly"), Type.Literal("monthly")]);
-const Nullable = <T extends ReturnType<typeof Type.Number>>(schema: T) => Type.Union([schema, Type.Null()]);
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const CreateKeyBody = Type.Object(
   {

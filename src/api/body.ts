@@ -11,7 +11,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const parts: Uint8Array[] = [];
   let total = 0;
   while (true) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
     try {
       chunk = await reader.read();
     } catch {

@@ -9,6 +9,10 @@ import { PROVIDER_TYPES, TYPES_WITH_DEFAULT_BASE_URL } from "../providers/regist
 import type { ProviderSettings } from "../providers/types";
 import { usdToNano } from "../shared/money";
 import { interpolateEnv } from "./interpolate";
+// Embedded so the compiled binary runs anywhere with the mock setup, like `npm start`.
+import EXAMPLE_CONFIG from "../../config.example.yaml" with { type: "text" };
+
+const EXAMPLE_CONFIG_PATH = "config.example.yaml";
 import { ConfigSchema, type RawConfig, type RawModel } from "./schema";
 
 export interface RouteTarget {
@@ -68,7 +72,7 @@ export function resolveConfigPath(flag: string | undefined, env: Record<string, 
   if (flag) return flag;
   if (env.PARROTROUTER_CONFIG) return env.PARROTROUTER_CONFIG;
   if (existsSync("config.yaml")) return "config.yaml";
-  return "config.example.yaml";
+  return EXAMPLE_CONFIG_PATH;
 }
 
 /** Loads and validates a config file; throws ConfigError listing every problem. */
@@ -77,7 +81,8 @@ export function loadConfigFile(path: string, env: Record<string, string | undefi
   try {
     text = readFileSync(path, "utf8");
   } catch {
-    throw new ConfigError([`cannot read the config file ${path}`], path);
+    if (path !== EXAMPLE_CONFIG_PATH) throw new ConfigError([`cannot read the config file ${path}`], path);
+    text = EXAMPLE_CONFIG as unknown as string;
   }
   return parseConfig(text, path, env);
 }
@@ -164,7 +169,7 @@ export function parseConfig(text: string, sourcePath: string, env: Record<string
       databasePath: raw.database?.path ?? "data/parrotrouter.db",
       adminToken: raw.admin?.token || undefined,
       startingCreditsNanoUsd: usdToNano(raw.credits?.starting_usd ?? 5),
-      logLevel: raw.log?.level ?? "info",
+      logLevel: (raw.log?.level ?? "info") as AppConfig["logLevel"],
       usageRetentionDays: raw.usage?.retention_days ?? 30,
       testKeys: raw.test_keys ?? "simulate",
       rateLimits: { rpm: raw.rate_limits?.rpm, tpm: raw.rate_limits?.tpm },
@@ -248,18 +253,18 @@ function describeSchemaError(error: ValueError): string {
     case ValueErrorType.Array:
       return `${path}: expected a list`;
     case ValueErrorType.ArrayMinItems:
-      return `${path}: expected at least ${(error.schema as { minItems: number }).minItems} item(s)`;
+      return `${path}: expected at least ${(error.schema as unknown as { minItems: number }).minItems} item(s)`;
     case ValueErrorType.StringMinLength:
       return `${path}: expected a non-empty string`;
     case ValueErrorType.NumberMinimum:
     case ValueErrorType.IntegerMinimum:
-      return `${path}: expected a number ≥ ${(error.schema as { minimum: number }).minimum}`;
+      return `${path}: expected a number ≥ ${(error.schema as unknown as { minimum: number }).minimum}`;
     case ValueErrorType.NumberMaximum:
     case ValueErrorType.IntegerMaximum:
-      return `${path}: expected a number ≤ ${(error.schema as { maximum: number }).maximum}`;
+      return `${path}: expected a number ≤ ${(error.schema as unknown as { maximum: number }).maximum}`;
     case ValueErrorType.NumberExclusiveMinimum:
     case ValueErrorType.IntegerExclusiveMinimum:
-      return `${path}: expected a number > ${(error.schema as { exclusiveMinimum: number }).exclusiveMinimum}`;
+      return `${path}: expected a number > ${(error.schema as unknown as { exclusiveMinimum: number }).exclusiveMinimum}`;
     case ValueErrorType.Union: {
       const options = ((error.schema as { anyOf?: { const?: unknown }[] }).anyOf ?? []).map((s) => s.const);
       if (options.length > 0 && options.every((o) => typeof o === "string")) return `${path}: expected one of ${options.join(", ")}`;

@@ -32,7 +32,7 @@ export async function* readSseEvents(body: ReadableStream<Uint8Array>, idleTimeo
   try {
     while (true) {
       const { done, value } = await readWithIdleTimeout(reader, idleTimeoutMs);
-      if (done) break;
+      if (done || !value) break;
       buffer += decoder.decode(value, { stream: true });
       let newline: number;
       while ((newline = findLineEnd(buffer)) !== -1) {
@@ -69,10 +69,9 @@ function findLineEnd(buffer: string): number {
   return Math.min(lf, cr);
 }
 
-async function readWithIdleTimeout(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  idleTimeoutMs: number,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
+type ByteReader = { read(): Promise<{ done: boolean; value?: Uint8Array }> };
+
+async function readWithIdleTimeout(reader: ByteReader, idleTimeoutMs: number): ReturnType<ByteReader["read"]> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(idleTimeoutError(idleTimeoutMs)), idleTimeoutMs);

@@ -112,6 +112,7 @@ export class UsageRepository {
 
   /** Deletes raw rows older than `before`; rollups are kept. Returns the number deleted. */
   pruneRequests(before: number): number {
-    return this.db.delete(requests).where(lt(requests.createdAt, before)).run().changes;
+    const result = this.db.delete(requests).where(lt(requests.createdAt, before)).run() as unknown as { changes: number };
+    return result.changes;
   }
 }

@@ -1,0 +1,61 @@
+// The database: embedded migrations applied idempotently, WAL with busy timeout and foreign
+// keys, its folder created, and no key secret stored anywhere.
+
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../src/db/connection";
+import { KeyCache } from "../../src/keys/cache";
+import { KeyRepository } from "../../src/keys/repository";
+import { KeyService } from "../../src/keys/service";
+import { ProjectRepository } from "../../src/projects/repository";
+
+const freshPath = () => join(mkdtempSync(join(tmpdir(), "parrotrouter-db-")), "nested", "folder", "p.db");
+
+describe("openDatabase", () => {
+  test("creates the folder, uses WAL, a busy timeout and foreign keys", () => {
+    const path = freshPath();
+    const handle = openDatabase(path);
+    expect(existsSync(path)).toBe(true);
+    const pragma = (name: string) => Object.values(handle.sqlite.query(`PRAGMA ${name}`).get() as object)[0];
+    expect(pragma("journal_mode")).toBe("wal");
+    expect(pragma("busy_timeout")).toBe(5000);
+    expect(pragma("foreign_keys")).toBe(1);
+    const tables = (handle.sqlite.query("select name from sqlite_master where type='table'").all() as { name: string }[]).map((t) => t.name);
+    expect(tables).toEqual(expect.arrayContaining(["projects", "api_keys", "ledger_entries", "requests", "usage_hourly"]));
+    expect(() => handle.sqlite.run("insert into api_keys (id, project_id, name, env, key_hash, display, scopes, created_at) values ('k','missing','n','live','h','d','[]',0)")).toThrow();
+    handle.close();
+  });
+
+  test("migrations apply once: reopening changes nothing and keeps data", () => {
+    const path = freshPath();
+    const first = openDatabase(path);
+    new ProjectRepository(first.db).create("kept", 1, Date.now());
+    const applied = first.sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number };
+    first.close();
+    const second = openDatabase(path);
+    expect((second.sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number }).n).toBe(applied.n);
+    expect(new ProjectRepository(second.db).find("kept")?.name).toBe("kept");
+    second.close();
+  });
+
+  test("only the SHA-256 and display form of a key are stored: the secret is in no file", () => {
+    const path = freshPath();
+    const handle = openDatabase(path);
+    const project = new ProjectRepository(handle.db).create("secrets", 0, Date.now());
+    const repository = new KeyRepository(handle.db);
+    const issued = new KeyService(repository, new KeyCache(repository)).create(
+      { projectId: project.id, name: "k", env: "live", scopes: ["inference"], models: null, spendLimitNanoUsd: null, limitReset: null, rpm: null, tpm: null, expiresAt: null },
+      Date.now(),
+    );
+    const row = handle.sqlite.query("select key_hash, display from api_keys").get() as { key_hash: string; display: string };
+    expect(row.key_hash).toBe(new Bun.CryptoHasher("sha256").update(issued.secret).digest("hex"));
+    expect(row.display).toBe(`${issued.secret.slice(0, 12)}…${issued.secret.slice(-4)}`);
+    const folder = join(path, "..");
+    for (const file of readdirSync(folder)) {
+      expect(readFileSync(join(folder, file)).includes(Buffer.from(issued.secret.slice(8)))).toBe(false);
+    }
+    handle.close();
+  });
+});
