@@ -37,7 +37,7 @@ afterAll(async () => {
   await fake.close();
 });
 beforeEach(() => {
-  fake.requests.length = 0;
+  fake.reset();
 });
 
 const messages = [{ role: "user" as const, content: "hello upstream" }];

@@ -11,10 +11,10 @@ export interface RecordedRequest {
 
 /** How the fake answers one request; the default is a normal completion. */
 export type FakeBehavior =
-  | { kind: "ok"; text?: string; usage?: { prompt_tokens: number; completion_tokens: number } | null; model?: string }
+  | { kind: "ok"; text?: string; usage?: { prompt_tokens: number; completion_tokens: number } | null; model?: string; delayMs?: number }
   | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string> }
   /** Streams `chunks` text deltas `delayMs` apart; `dieAfter` drops the connection after that many. */
-  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; sendUsage?: boolean }
+  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; sendUsage?: boolean; usage?: { prompt_tokens: number; completion_tokens: number } }
   /** Never sends headers (until the test closes the fake). */
   | { kind: "hang" }
   | { kind: "redirect"; location: string };
@@ -25,6 +25,8 @@ export interface FakeOpenAI {
   requests: RecordedRequest[];
   /** Answers the next requests with these behaviors, in order, then falls back to `ok`. */
   enqueue(...behaviors: FakeBehavior[]): void;
+  /** Forgets queued behaviors and recorded requests. */
+  reset(): void;
   /** Streams currently open towards ParrotRouter (a closed client connection drops to 0). */
   openStreams(): number;
   /** Number of streams whose reader went away before the stream finished. */
@@ -75,6 +77,7 @@ export function startFakeOpenAI(): FakeOpenAI {
         });
       }
       if (behavior.kind === "ok") {
+        if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
         const usage = behavior.usage === undefined ? { prompt_tokens: 12, completion_tokens: 5 } : behavior.usage;
         return Response.json({
           id: "chatcmpl-fake123",
@@ -109,8 +112,8 @@ export function startFakeOpenAI(): FakeOpenAI {
             }
             controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }] }));
             if (wantsUsage) {
-              const completion = chunks.length;
-              controller.enqueue(frame({ ...base, choices: [], usage: { prompt_tokens: 12, completion_tokens: completion, total_tokens: 12 + completion } }));
+              const usage = behavior.usage ?? { prompt_tokens: 12, completion_tokens: chunks.length };
+              controller.enqueue(frame({ ...base, choices: [], usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
             }
             controller.enqueue(encoder.encode("data: [DONE]\n\n"));
             finished = true;
@@ -134,6 +137,10 @@ export function startFakeOpenAI(): FakeOpenAI {
     port: server.port!,
     requests,
     enqueue: (...behaviors) => queue.push(...behaviors),
+    reset: () => {
+      queue.length = 0;
+      requests.length = 0;
+    },
     openStreams: () => open,
     cancelledStreams: () => cancelled,
     close: async () => {
