@@ -102,11 +102,11 @@ export function startFakeOpenAI(): FakeOpenAI {
             controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }));
             let sent = 0;
             for (const chunk of chunks) {
+              if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
               if (behavior.dieAfter !== undefined && sent >= behavior.dieAfter) {
                 controller.error(new Error("fake upstream died"));
                 return;
               }
-              if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
               controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { content: chunk }, logprobs: null, finish_reason: null }] }));
               sent++;
             }

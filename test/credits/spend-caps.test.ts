@@ -1,0 +1,130 @@
+// Per-key spend caps with UTC resets, and the OpenRouter-shaped /v1/key and /v1/credits;
+// grants and adjustments through the admin API.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { ManualClock } from "../../src/shared/clock";
+import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
+import { ADMIN_TOKEN, startTestServer, type TestServer } from "../support/server";
+import { ledgerState } from "./support";
+
+let fake: FakeOpenAI;
+let server: TestServer;
+const clock = new ManualClock(Date.UTC(2026, 10, 28, 12, 0, 0));
+
+beforeAll(async () => {
+  fake = startFakeOpenAI();
+  server = await startTestServer({
+    clock,
+    yaml: `
+providers:
+  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
+models:
+  priced:
+    routes: [up/gpt-4o]
+    pricing: { input: 10, output: 10 }
+`,
+  });
+});
+afterAll(async () => {
+  await server.stop();
+  await fake.close();
+});
+beforeEach(() => fake.reset());
+
+const messages = [{ role: "user" as const, content: "hi" }];
+const clientFor = (key: string) => new OpenAI({ apiKey: key, baseURL: server.baseURL, maxRetries: 0 });
+/** Each answer reports 1000 tokens: $0.01 at $10/M. */
+const oneCent = () => fake.enqueue({ kind: "ok", usage: { prompt_tokens: 500, completion_tokens: 500 } });
+
+describe("per-key spend caps", () => {
+  test("a key over its daily cap gets 402 naming the key's limit; other keys go on; the next UTC day it works again", async () => {
+    const project = server.createProject("capped", 5);
+    const capped = clientFor(server.createKey({ project: "capped", name: "capped", spend_limit_usd: 0.02, limit_reset: "daily" }).key);
+    const free = clientFor(server.createKey({ project: "capped", name: "uncapped" }).key);
+
+    for (let i = 0; i < 2; i++) {
+      oneCent();
+      await capped.chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+    }
+    const refused = await capped.chat.completions.create({ model: "priced", messages, max_tokens: 50 }).then(() => null, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe("insufficient_credits");
+    expect((refused as InstanceType<typeof OpenAI.APIError>).message).toContain("this key's spend limit of $0.020000000 per day");
+    expect(fake.requests).toHaveLength(2);
+
+    oneCent();
+    await free.chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+
+    clock.advance(24 * 3_600_000);
+    oneCent();
+    await capped.chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+    expect(ledgerState(server, project.id).balance).toBe(5_000_000_000 - 4 * 10_000_000);
+  });
+
+  test("a cap without reset is a lifetime cap", async () => {
+    server.createProject("lifetime", 5);
+    const key = clientFor(server.createKey({ project: "lifetime", spend_limit_usd: 0.015 }).key);
+    for (let i = 0; i < 2; i++) {
+      oneCent();
+      await key.chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+    }
+    clock.advance(40 * 24 * 3_600_000);
+    const refused = await key.chat.completions.create({ model: "priced", messages, max_tokens: 50 }).then(() => null, (e: { status?: number }) => e);
+    expect(refused?.status).toBe(402);
+  });
+});
+
+describe("GET /v1/key and GET /v1/credits", () => {
+  test("OpenRouter's field names with this key's limit and spend", async () => {
+    server.createProject("info", 3);
+    const created = server.createKey({ project: "info", name: "reader", spend_limit_usd: 1, limit_reset: "monthly", rpm: 100, tpm: 50_000 });
+    oneCent();
+    await clientFor(created.key).chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+    const response = await fetch(`${server.baseURL}/key`, { headers: { authorization: `Bearer ${created.key}` } });
+    const { data } = (await response.json()) as { data: Record<string, unknown> };
+    expect(data).toMatchObject({
+      label: created.display,
+      name: "reader",
+      env: "live",
+      scopes: ["inference", "read"],
+      limit: 1,
+      limit_remaining: 0.99,
+      limit_reset: "monthly",
+      usage: 0.01,
+      usage_daily: 0.01,
+      usage_weekly: 0.01,
+      usage_monthly: 0.01,
+      rate_limit: { requests_per_minute: 100, tokens_per_minute: 50_000 },
+    });
+    expect(JSON.stringify(data)).not.toContain(created.key);
+
+    const credits = await fetch(`${server.baseURL}/credits`, { headers: { authorization: `Bearer ${created.key}` } });
+    expect(await credits.json()).toEqual({ data: { total_credits: 3, total_usage: 0.01, balance: 2.99, available: 2.99 } });
+  });
+});
+
+describe("grants and adjustments through the admin API", () => {
+  const admin = (path: string, body: unknown) =>
+    fetch(`${server.url}/admin/api${path}`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  test("POST /admin/api/projects/{id}/credits adds a grant or an adjustment; balance equals the ledger", async () => {
+    const created = (await (await admin("/projects", { name: "granted" })).json()) as { id: string; balance_usd: number };
+    expect(created.balance_usd).toBe(5);
+    const grant = (await (await admin(`/projects/${created.id}/credits`, { amount_usd: 2.5, note: "top-up" })).json()) as { entry: { kind: string }; balance_usd: number };
+    expect(grant.entry.kind).toBe("grant");
+    expect(grant.balance_usd).toBe(7.5);
+    const adjustment = (await (await admin(`/projects/granted/credits`, { amount_usd: -0.5 })).json()) as { entry: { kind: string }; balance_usd: number };
+    expect(adjustment.entry.kind).toBe("adjustment");
+    expect(adjustment.balance_usd).toBe(7);
+    const state = ledgerState(server, created.id);
+    expect(state.balance).toBe(7_000_000_000);
+    expect(state.sum).toBe(state.balance);
+  });
+
+  test("bad amounts are 400s; unknown projects 404", async () => {
+    expect((await admin(`/projects/granted/credits`, { amount_usd: "lots" })).status).toBe(400);
+    expect((await admin(`/projects/nope/credits`, { amount_usd: 1 })).status).toBe(404);
+  });
+});
