@@ -1,6 +1,6 @@
 // Builds the Elysia app from its parts and starts/stops the HTTP server.
 
-import { Elysia } from "elysia";
+import { Elysia, type AnyElysia } from "elysia";
 import { adminApi, type AdminSessionCheck } from "./admin/api";
 import type { AdminTokenVerifier } from "./admin/token";
 import { handleCredits, handleKeyInfo, handleUsage } from "./api/account";
@@ -14,7 +14,7 @@ export interface AppOptions {
   verifier: AdminTokenVerifier;
   sessionCheck?: AdminSessionCheck;
   /** Extra routes (the admin page) mounted on the same app. */
-  plugins?: Elysia<any>[];
+  plugins?: AnyElysia[];
 }
 
 /** Elysia's own error codes, rendered in OpenAI's shape like every other error. */

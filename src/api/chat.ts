@@ -170,9 +170,11 @@ function streamToClient(chunks: AsyncIterable<StreamChunk>, options: StreamOptio
         while (true) {
           const next = await iterator.next();
           if (next.done) {
+            // Settle before the final frame: a client that saw [DONE] has been charged,
+            // even if the process dies right after.
+            finish(200);
             controller.enqueue(DONE_FRAME);
             controller.close();
-            finish(200);
             return;
           }
           const chunk = next.value;

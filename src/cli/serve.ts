@@ -1,6 +1,7 @@
 // `parrotrouter serve`: start the server, flush and prune in the background, shut down
 // gracefully on SIGTERM/SIGINT and reload providers and models on SIGHUP.
 
+import { adminPage } from "../admin/page";
 import { setUpAdminToken } from "../admin/token";
 import { ConfigError, loadConfigFile, type AppConfig } from "../config/load";
 import type { Runtime } from "../runtime";
@@ -18,8 +19,9 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
         `Keep it safe, or set PARROTROUTER_ADMIN_TOKEN / admin.token in the config.\n\n`,
     );
   });
-  const server = startServer(runtime, { verifier, port });
-  logger.info("listening", { url: server.url, config: config.sourcePath, database: config.databasePath, providers: Object.keys(config.providers), models: Object.keys(config.models) });
+  const page = adminPage(runtime, verifier);
+  const server = startServer(runtime, { verifier, port, plugins: [page.plugin], sessionCheck: page.sessionCheck });
+  logger.notice("listening", { url: server.url, config: config.sourcePath, database: config.databasePath, providers: Object.keys(config.providers), models: Object.keys(config.models) });
 
   const flush = setInterval(() => runtime.keyCache.flushLastUsed(), LAST_USED_FLUSH_MS);
   const prune = () => {
@@ -33,14 +35,14 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { signal, grace_ms: runtime.config.server.shutdownGraceMs });
+    logger.notice("shutting down", { signal, grace_ms: runtime.config.server.shutdownGraceMs });
     clearInterval(flush);
     clearInterval(pruneTimer);
     const deadline = Bun.sleep(runtime.config.server.shutdownGraceMs).then(() => "deadline");
     const result = await Promise.race([server.stop().then(() => "drained"), deadline]);
     if (result === "deadline") logger.warn("shutdown deadline reached; closing remaining connections");
     runtime.close();
-    logger.info("stopped", { open_holds: runtime.credits.openHolds() });
+    logger.notice("stopped", { open_holds: runtime.credits.openHolds() });
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

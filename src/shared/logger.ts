@@ -20,7 +20,15 @@ export class Logger {
   }
 
   log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
-    if (!this.enabled(level)) return;
+    if (this.enabled(level)) this.emit(level, message, fields);
+  }
+
+  /** Start-up and shutdown lines operators (and scripts waiting for the URL) always need. */
+  notice(message: string, fields: Record<string, unknown> = {}): void {
+    this.emit("info", message, fields);
+  }
+
+  private emit(level: LogLevel, message: string, fields: Record<string, unknown>): void {
     let line = JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields });
     for (const pattern of SECRET_PATTERNS) line = line.replace(pattern, (_m, prefix: string) => (typeof prefix === "string" && /bearer/i.test(prefix) ? `${prefix}[redacted]` : "[redacted-key]"));
     this.write(line);

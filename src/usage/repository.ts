@@ -76,7 +76,21 @@ export class UsageRepository {
     );
   }
 
-  /** Recent raw request rows, newest first, with the key's display form. */
+  /** Spend per project since `from` (epoch ms, hour-aligned), from rollups: project id → nano-USD. */
+  costByProject(from: number): Map<string, number> {
+    const rows = this.db
+      .select({ projectId: usageHourly.projectId, costNanoUsd: sql<number>`sum(${usageHourly.costNanoUsd})` })
+      .from(usageHourly)
+      .where(gte(usageHourly.hour, from))
+      .groupBy(usageHourly.projectId)
+      .all();
+    return new Map(rows.map((row) => [row.projectId, row.costNanoUsd]));
+  }
+
+  /**
+   * Recent raw request rows, newest first, with the key's display form. The only reader of raw
+   * rows: it walks the (project, time) or time index and stops after `limit`.
+   */
   recent(filter: UsageFilter, limit: number, offset: number) {
     const conditions: SQL[] = [];
     if (filter.projectId) conditions.push(eq(requests.projectId, filter.projectId));

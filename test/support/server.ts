@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { adminPage } from "../../src/admin/page";
 import { setUpAdminToken } from "../../src/admin/token";
 import * as admin from "../../src/admin/service";
 import { parseConfig } from "../../src/config/load";
@@ -63,7 +64,8 @@ ${options.yaml ?? DEFAULT_TEST_YAML}`;
   const logs: string[] = [];
   const runtime = createRuntime(config, { clock: options.clock, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
   const verifier = setUpAdminToken(runtime, () => {});
-  const server: RunningServer = startServer(runtime, { verifier, port: 0, host: "127.0.0.1" });
+  const page = adminPage(runtime, verifier);
+  const server: RunningServer = startServer(runtime, { verifier, port: 0, host: "127.0.0.1", plugins: [page.plugin], sessionCheck: page.sessionCheck });
   return {
     url: server.url,
     baseURL: `${server.url}/v1`,
