@@ -8,6 +8,7 @@ import { printResult, table } from "./cli/output";
 import { serve } from "./cli/serve";
 import { ConfigError, loadConfigFile, resolveConfigPath, type AppConfig } from "./config/load";
 import { summarizeConfig } from "./config/summary";
+import { backupDatabase } from "./db/backup";
 import { createRuntime } from "./runtime";
 import { ApiError } from "./shared/errors";
 
@@ -27,6 +28,7 @@ Commands:
   keys revoke KEY_ID
   keys rotate KEY_ID [--grace SECONDS]
   usage [--project P] [--group-by day|model|key] [--from DATE] [--to DATE]
+  backup FILE                   write a consistent copy of the database (safe while serving)
 
 Options:
   --config FILE   config file (else $PARROTROUTER_CONFIG, ./config.yaml, config.example.yaml)
@@ -145,6 +147,10 @@ async function main(argv: string[]): Promise<void> {
       if (!rest[0]) fail("usage: parrotrouter keys rotate KEY_ID [--grace SECONDS]");
       const key = admin.rotateKey(runtime, rest[0], { grace_seconds: number(values.grace, "grace") ?? 0 });
       printResult(key, json, () => `rotated into ${key.id} (${key.display})\n\n    ${key.key}\n\nCopy it now: it is shown only once.`);
+    } else if (command === "backup") {
+      if (!sub) fail("usage: parrotrouter backup FILE");
+      backupDatabase(runtime.database.sqlite, sub);
+      printResult({ backup: sub, database: config.databasePath }, json, () => `backed up ${config.databasePath} to ${sub}`);
     } else if (command === "usage") {
       const result = admin.adminUsage(runtime, { project: values.project, group_by: values["group-by"] ?? (sub === undefined ? "day" : sub), from: values.from, to: values.to });
       printResult(result, json, () => table(result.data, [result.group_by, "requests", "input_tokens", "output_tokens", "cost_usd"]));
@@ -152,7 +158,7 @@ async function main(argv: string[]): Promise<void> {
       fail(`unknown command: ${[command, sub].filter(Boolean).join(" ")}\n\n${USAGE}`);
     }
   } catch (error) {
-    if (error instanceof ApiError) fail(`error: ${error.message}`);
+    if (error instanceof ApiError || error instanceof Error) fail(`error: ${error.message}`);
     throw error;
   } finally {
     runtime.close();

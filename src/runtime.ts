@@ -19,6 +19,7 @@ import { RouteHealth } from "./routing/router";
 import { systemClock, type Clock } from "./shared/clock";
 import { Logger } from "./shared/logger";
 import { UsageRepository } from "./usage/repository";
+import { Metrics } from "./metrics/registry";
 
 export interface Runtime {
   config: AppConfig;
@@ -38,6 +39,7 @@ export interface Runtime {
   simulator: Provider;
   routeHealth: RouteHealth;
   changes: ExternalChangeWatcher;
+  metrics: Metrics;
   /** Replaces providers, models and pricing (SIGHUP); keys, holds and caches stay. */
   reload(config: AppConfig): void;
   close(): void;
@@ -66,6 +68,9 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     credits.clearCaches();
   });
 
+  const metrics = new Metrics();
+  metrics.gauge("parrotrouter_open_holds", "Credit holds placed and not yet settled.", () => credits.openHolds());
+
   const runtime: Runtime = {
     config,
     database,
@@ -83,6 +88,7 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     simulator: createMockProvider({ id: "simulator", type: "mock", first_byte_timeout_ms: 60_000, idle_timeout_ms: 120_000 }),
     routeHealth: new RouteHealth(config.routing, clock),
     changes,
+    metrics,
     reload(next) {
       runtime.providers = buildProviders(next);
       runtime.routeHealth = new RouteHealth(next.routing, clock);

@@ -36,6 +36,7 @@ export function buildApp(runtime: Runtime, options: AppOptions) {
       return apiError.toResponse();
     })
     .get("/health", () => ({ status: "ok" }))
+    .get("/metrics", () => new Response(runtime.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }))
     .post("/v1/chat/completions", ({ request, server }) => handleChatCompletion(runtime, request, server), { parse: "none" })
     .post("/v1/embeddings", ({ request, server }) => handleEmbeddings(runtime, request, server), { parse: "none" })
     .get("/v1/models", ({ request, server }) => handleListModels(runtime, request, server))

@@ -110,9 +110,24 @@ export async function sendOverRoutes<T>(
   const { result, attempt } = await runWithFallback(plan, runtime.config.routing.retries, runtime.routeHealth, signal, (attempt) => {
     const provider = runtime.providers.get(attempt.route.provider);
     if (!provider) throw new ApiError({ code: "upstream_unavailable", message: `Provider ${attempt.route.provider} is not configured` });
-    return send(provider, attempt);
+    return timedSend(runtime, attempt, () => send(provider, attempt));
   });
   return { result, attempt, providerId: attempt.route.provider };
+}
+
+/** One upstream attempt, measured: time to first byte on success, an error count on failure. */
+async function timedSend<T>(runtime: Runtime, attempt: RouteAttempt, send: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const result = await send();
+    runtime.metrics.upstreamFirstByte.observe({ provider: attempt.route.provider }, (performance.now() - started) / 1000);
+    return result;
+  } catch (error) {
+    const code = error instanceof ApiError ? error.code : "aborted";
+    runtime.metrics.upstreamErrors.inc({ provider: attempt.route.provider, code });
+    runtime.logger.debug("upstream attempt failed", { provider: attempt.route.provider, model: attempt.route.model, code });
+    throw error;
+  }
 }
 
 export interface Outcome {
@@ -132,6 +147,7 @@ export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: A
   admitted.admission?.settleTokens(outcome.usage.inputTokens + outcome.usage.outputTokens, now);
   const latencyMs = Math.round(performance.now() - ctx.startedMs);
   let settled = { costNanoUsd: 0, balanceNanoUsd: null as number | null };
+  const writeStarted = performance.now();
   try {
     settled = runtime.credits.settle(
       admitted.hold,
@@ -159,6 +175,7 @@ export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: A
   } catch (error) {
     runtime.logger.error("settlement failed", { request_id: ctx.requestId, error: String(error) });
   }
+  recordMetrics(runtime, outcome, settled.costNanoUsd, latencyMs, performance.now() - writeStarted);
   if (runtime.logger.enabled("info")) {
     runtime.logger.info("request", {
       request_id: ctx.requestId,
@@ -181,6 +198,18 @@ export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: A
     });
   }
   return settled;
+}
+
+function recordMetrics(runtime: Runtime, outcome: Outcome, costNanoUsd: number, latencyMs: number, writeMs: number): void {
+  const { metrics } = runtime;
+  const model = outcome.model.name;
+  metrics.requests.inc({ endpoint: outcome.endpoint, model, provider: outcome.provider ?? "none", status: String(outcome.status) });
+  metrics.requestDuration.observe({ endpoint: outcome.endpoint, model }, latencyMs / 1000);
+  metrics.dbWrite.observe({}, writeMs / 1000);
+  if (outcome.usage.inputTokens) metrics.tokens.inc({ model, direction: "input" }, outcome.usage.inputTokens);
+  if (outcome.usage.outputTokens) metrics.tokens.inc({ model, direction: "output" }, outcome.usage.outputTokens);
+  if (outcome.usage.cachedInputTokens) metrics.tokens.inc({ model, direction: "cached_input" }, outcome.usage.cachedInputTokens);
+  if (costNanoUsd) metrics.cost.inc({ model }, nanoToUsd(costNanoUsd));
 }
 
 export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 };
