@@ -29,6 +29,7 @@ Commands:
   keys rotate KEY_ID [--grace SECONDS]
   usage [--project P] [--group-by day|model|key] [--from DATE] [--to DATE]
   backup FILE                   write a consistent copy of the database (safe while serving)
+  healthcheck                   exit 0 when the local server answers /health (Docker HEALTHCHECK)
 
 Options:
   --config FILE   config file (else $PARROTROUTER_CONFIG, ./config.yaml, config.example.yaml)
@@ -96,6 +97,11 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const { config, warnings } = loadOrExit(values.config);
+  if (command === "healthcheck") {
+    const port = number(values.port, "port") ?? config.server.port;
+    const healthy = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    process.exit(healthy ? 0 : 1);
+  }
   if (command === "serve") {
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     const port = number(values.port, "port");

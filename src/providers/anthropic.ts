@@ -54,7 +54,7 @@ export function createAnthropicProvider(settings: ProviderSettings): Provider {
       if (call.stream) {
         return { kind: "stream", chunks: anthropicStreamChunks(response.body!, settings.idle_timeout_ms, requestedModel) };
       }
-      return fromAnthropicMessage(await readUpstreamJson(response), requestedModel);
+      return fromAnthropicMessage(await readUpstreamJson(response, settings.idle_timeout_ms), requestedModel);
     },
   };
 }

@@ -31,7 +31,7 @@ export function createAzureProvider(settings: ProviderSettings): Provider {
       if (call.stream) {
         return { kind: "stream", chunks: withoutPromptFilterChunks(openAIStreamChunks(response.body!, settings.idle_timeout_ms)) };
       }
-      const json = await readUpstreamJson(response);
+      const json = await readUpstreamJson(response, settings.idle_timeout_ms);
       return { kind: "json", body: json, usage: usageFromOpenAI(json.usage), model: String(json.model ?? call.body.model) };
     },
 
@@ -43,7 +43,7 @@ export function createAzureProvider(settings: ProviderSettings): Provider {
         signal: call.signal,
         firstByteTimeoutMs: settings.first_byte_timeout_ms,
       });
-      const json = await readUpstreamJson(response);
+      const json = await readUpstreamJson(response, settings.idle_timeout_ms);
       return { body: json, usage: usageFromOpenAI(json.usage), model: String(json.model ?? call.body.model) };
     },
   };

@@ -55,7 +55,7 @@ export function createGeminiProvider(settings: ProviderSettings): Provider {
       if (call.stream) {
         return { kind: "stream", chunks: geminiStreamChunks(response.body!, settings.idle_timeout_ms, requestedModel) };
       }
-      return fromGeminiResponse(await readUpstreamJson(response), requestedModel);
+      return fromGeminiResponse(await readUpstreamJson(response, settings.idle_timeout_ms), requestedModel);
     },
 
     async embed(call: EmbedCall): Promise<EmbedResult> {
@@ -74,7 +74,7 @@ export function createGeminiProvider(settings: ProviderSettings): Provider {
         },
         call.signal,
       );
-      const json = await readUpstreamJson(response);
+      const json = await readUpstreamJson(response, settings.idle_timeout_ms);
       const embeddings = Array.isArray(json.embeddings) ? (json.embeddings as { values?: number[] }[]) : [];
       // batchEmbedContents reports no token counts, so embeddings are billed on an estimate.
       const usage: Usage = { inputTokens: estimateEmbeddingTokens(call.body.input), outputTokens: 0, cachedInputTokens: 0 };

@@ -18,21 +18,24 @@ export interface UpstreamRequest {
  * Anything else becomes an UpstreamError saying whether the router may retry.
  */
 export async function sendUpstream(request: UpstreamRequest): Promise<Response> {
-  const firstByte = AbortSignal.timeout(request.firstByteTimeoutMs);
+  // A timer we can clear once headers arrive: a signal like AbortSignal.timeout would stay
+  // attached to the body and cut every stream longer than the first-byte timeout.
+  const firstByte = new AbortController();
+  const timer = setTimeout(() => firstByte.abort(), request.firstByteTimeoutMs);
   let response: Response;
   try {
     response = await fetch(request.url, {
       method: request.method ?? "POST",
       headers: request.body === undefined ? request.headers : { "content-type": "application/json", ...request.headers },
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      signal: AbortSignal.any([request.signal, firstByte]),
+      signal: AbortSignal.any([request.signal, firstByte.signal]),
       // A redirect could carry the provider key to another host: never follow one.
       redirect: "manual",
       // Bun decompresses for us; we re-frame the body anyway.
     });
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
-    if (firstByte.aborted) {
+    if (firstByte.signal.aborted) {
       throw new UpstreamError({
         code: "upstream_timeout",
         message: `Upstream did not answer within ${request.firstByteTimeoutMs} ms`,
@@ -40,6 +43,8 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
       });
     }
     throw new UpstreamError({ code: "upstream_error", message: "Upstream unreachable", retryable: true });
+  } finally {
+    clearTimeout(timer);
   }
   if (response.status >= 200 && response.status < 300) return response;
   throw await upstreamErrorFromResponse(response);
@@ -116,10 +121,20 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 }
 
 /** Parses JSON from an upstream body, or fails as a bad gateway. */
-export async function readUpstreamJson(response: Response): Promise<Record<string, unknown>> {
-  const text = await response.text().catch(() => {
-    throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
+export async function readUpstreamJson(response: Response, bodyTimeoutMs = 120_000): Promise<Record<string, unknown>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      response.body?.cancel().catch(() => {});
+      reject(new UpstreamError({ code: "upstream_timeout", message: `Upstream body stalled for ${bodyTimeoutMs} ms`, retryable: true }));
+    }, bodyTimeoutMs);
   });
+  const text = await Promise.race([
+    response.text().catch(() => {
+      throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
+    }),
+    stalled,
+  ]).finally(() => clearTimeout(timer));
   try {
     const parsed = JSON.parse(text);
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
