@@ -2,9 +2,14 @@
 
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 
-const Usd = Type.Number();
+/** One grant, adjustment or limit: bounded so nano-USD stay exact integers (2^53 nano ≈ 9M USD). */
+export const MAX_USD = 1_000_000;
+const Usd = Type.Number({ minimum: -MAX_USD, maximum: MAX_USD });
 
-export const CreateProjectBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), credits_usd: Type.Optional(Usd) }, { additionalProperties: false });
+export const CreateProjectBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100 }), credits_usd: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_USD })) },
+  { additionalProperties: false },
+);
 export const CreditsBody = Type.Object({ amount_usd: Usd, note: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
 
 const Scope = Type.Union([Type.Literal("inference"), Type.Literal("read")]);
@@ -18,7 +23,7 @@ export const CreateKeyBody = Type.Object(
     env: Type.Optional(Type.Union([Type.Literal("live"), Type.Literal("test")])),
     scopes: Type.Optional(Type.Array(Scope, { minItems: 1 })),
     models: Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.Null()])),
-    spend_limit_usd: Type.Optional(Nullable(Type.Number({ minimum: 0 }))),
+    spend_limit_usd: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: MAX_USD }))),
     limit_reset: Type.Optional(Type.Union([LimitReset, Type.Null()])),
     rpm: Type.Optional(Nullable(Type.Integer({ minimum: 1 }))),
     tpm: Type.Optional(Nullable(Type.Integer({ minimum: 1 }))),

@@ -6,6 +6,8 @@ import { Type, type Static } from "@sinclair/typebox";
 const strict = { additionalProperties: false } as const;
 const PositiveInt = Type.Integer({ minimum: 1 });
 const NonNegativeNumber = Type.Number({ minimum: 0 });
+/** USD amounts and prices: bounded so nano-USD arithmetic stays exact. */
+const UsdAmount = Type.Number({ minimum: 0, maximum: 1_000_000 });
 
 export const ServerSchema = Type.Object(
   {
@@ -53,7 +55,7 @@ export const ModelSchema = Type.Object(
     /** USD per million tokens. */
     pricing: Type.Optional(
       Type.Object(
-        { input: Type.Optional(NonNegativeNumber), output: Type.Optional(NonNegativeNumber), cached_input: Type.Optional(NonNegativeNumber) },
+        { input: Type.Optional(UsdAmount), output: Type.Optional(UsdAmount), cached_input: Type.Optional(UsdAmount) },
         strict,
       ),
     ),
@@ -67,7 +69,7 @@ export const ConfigSchema = Type.Object(
     server: Type.Optional(ServerSchema),
     database: Type.Optional(Type.Object({ path: Type.Optional(Type.String({ minLength: 1 })) }, strict)),
     admin: Type.Optional(Type.Object({ token: Type.Optional(Type.String()) }, strict)),
-    credits: Type.Optional(Type.Object({ starting_usd: Type.Optional(NonNegativeNumber) }, strict)),
+    credits: Type.Optional(Type.Object({ starting_usd: Type.Optional(UsdAmount) }, strict)),
     log: Type.Optional(
       Type.Object({ level: Type.Optional(Type.Union(["debug", "info", "warn", "error"].map((l) => Type.Literal(l)))) }, strict),
     ),
