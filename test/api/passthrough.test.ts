@@ -63,6 +63,16 @@ describe("pass-through to an OpenAI-compatible upstream", () => {
     expect(received.body.model).toBe("gpt-4o-2024-08-06");
   });
 
+  test("client credentials, cookies and hop-by-hop headers never travel upstream", async () => {
+    await client.chat.completions.create(
+      { model: "gpt-4o", messages },
+      { headers: { cookie: "session=abc", "x-api-key": "client-x-api-key", "proxy-authorization": "Basic Zm9v", te: "trailers", "openai-organization": "org-client" } },
+    );
+    const headers = fake.requests[0]!.headers;
+    for (const name of ["cookie", "x-api-key", "proxy-authorization", "te", "openai-organization"]) expect(headers[name]).toBeUndefined();
+    expect(JSON.stringify(headers)).not.toContain("client-x-api-key");
+  });
+
   test("the response says who served it and the model as the upstream reports it", async () => {
     const response = await client.chat.completions.create({ model: "gpt-4o", messages }).withResponse();
     expect(response.response.headers.get("x-parrotrouter-provider")).toBe("up");

@@ -10,6 +10,7 @@ import * as admin from "../../src/admin/service";
 import { parseConfig } from "../../src/config/load";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { startServer, type RunningServer } from "../../src/server";
+import type { RouterSeams } from "../../src/routing/router";
 import type { Clock } from "../../src/shared/clock";
 import { Logger } from "../../src/shared/logger";
 
@@ -32,6 +33,8 @@ export interface TestServerOptions {
   /** YAML for `providers:` and `models:` (and anything else), replacing the default mock setup. */
   yaml?: string;
   clock?: Clock;
+  /** The router's waits and random draws (see test/routing/seams.ts). */
+  routing?: RouterSeams;
   logLevel?: "debug" | "info" | "warn" | "error";
   env?: Record<string, string>;
 }
@@ -58,11 +61,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const yaml = `
 database: { path: ${JSON.stringify(join(dir, "test.db"))} }
 admin: { token: ${ADMIN_TOKEN} }
-log: { level: ${options.logLevel ?? "warn"} }
+log: { level: ${options.logLevel ?? "debug"} }
 ${options.yaml ?? DEFAULT_TEST_YAML}`;
   const { config } = parseConfig(yaml, join(dir, "config.yaml"), { ...process.env, ...options.env });
   const logs: string[] = [];
-  const runtime = createRuntime(config, { clock: options.clock, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
+  const runtime = createRuntime(config, { clock: options.clock, routing: options.routing, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
   const verifier = setUpAdminToken(runtime, () => {});
   const page = adminPage(runtime, verifier);
   const server: RunningServer = startServer(runtime, { verifier, port: 0, host: "127.0.0.1", plugins: [page.plugin], sessionCheck: page.sessionCheck });
@@ -78,8 +81,22 @@ ${options.yaml ?? DEFAULT_TEST_YAML}`;
       await server.stop(true);
       runtime.close();
       rmSync(dir, { recursive: true, force: true });
+      // Every in-process test server logs at debug level into memory; whatever traffic the
+      // suite sent, no line may hold a pr- key or a provider secret.
+      assertNoSecretsLogged(logs, runtime);
     },
   };
+}
+
+function assertNoSecretsLogged(logs: string[], runtime: Runtime): void {
+  const secrets = Object.values(runtime.config.providers).flatMap((p) => (p.api_key ? [p.api_key] : []));
+  for (const line of logs) {
+    // The logger masks key-shaped text as a last defence; a mask in the output means some
+    // code path tried to log a secret, which is just as wrong.
+    if (/pr-(live|test)-[a-z0-9]{32}|\[redacted/.test(line) || secrets.some((secret) => line.includes(secret))) {
+      throw new Error(`a secret reached the log: ${line.slice(0, 200)}`);
+    }
+  }
 }
 
 /** A project with credits and a live key, the usual start of a test. */
