@@ -19,7 +19,8 @@ export function adminApi(runtime: Runtime, verifier: AdminTokenVerifier, session
     throw new ApiError({ code: "invalid_admin_token", message: "Admin authentication required: send the admin token as a Bearer token" });
   };
   const body = (request: Request) => readJsonObject(request, 1024 * 1024);
-  const optionalBody = async (request: Request) => (request.headers.get("content-length") === "0" || !request.body ? {} : readJsonObject(request, 1024 * 1024).catch(() => ({})));
+  // No body means defaults; a body that does not parse is a 400, never silently "grace 0".
+  const optionalBody = async (request: Request) => (request.headers.get("content-length") === "0" || !request.body ? {} : readJsonObject(request, 1024 * 1024));
 
   return new Elysia({ prefix: "/admin/api" })
     .onBeforeHandle(requireAdmin)

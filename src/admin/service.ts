@@ -8,7 +8,7 @@ import type { IssuedKey } from "../keys/service";
 import type { Project } from "../projects/repository";
 import { ApiError } from "../shared/errors";
 import { nanoToUsd, usdToNano } from "../shared/money";
-import { parseTime, usageRowsJson } from "../usage/query";
+import { parseTime, parseUntil, usageRowsJson } from "../usage/query";
 import type { UsageFilter, UsageGroup } from "../usage/repository";
 import type { Runtime } from "../runtime";
 import { CreateKeyBody, CreateProjectBody, CreditsBody, RotateKeyBody, UpdateKeyBody, type CreateKeyInput, type UpdateKeyInput } from "./model";
@@ -182,7 +182,7 @@ export function adminUsage(runtime: Runtime, query: { project?: string | null; k
     keyId: query.key ?? undefined,
     model: query.model ?? undefined,
     from: parseTime(query.from ?? null, "from"),
-    to: parseTime(query.to ?? null, "to"),
+    to: parseUntil(query.to ?? null, "to"),
   };
   return { group_by: groupBy, data: usageRowsJson(runtime.usage.summarize(filter, groupBy), groupBy) };
 }

@@ -55,7 +55,9 @@ export class ProjectRepository {
         name: projects.name,
         balanceNanoUsd: projects.balanceNanoUsd,
         createdAt: projects.createdAt,
-        keyCount: sql<number>`(select count(*) from ${apiKeys} where ${apiKeys.projectId} = ${projects.id})`,
+        // Qualified by hand: drizzle renders bare column names here, and a bare "id" inside the
+        // subquery would mean api_keys.id (every count came out 0).
+        keyCount: sql<number>`(select count(*) from ${apiKeys} where ${apiKeys}.project_id = ${projects}.id)`,
       })
       .from(projects)
       .orderBy(projects.createdAt)

@@ -16,19 +16,22 @@ export function parseTime(value: string | null, param: string): number | undefin
   return ms;
 }
 
+/** The exclusive end of a range: like parseTime, but a bare date means "through the end of that day". */
+export function parseUntil(value: string | null, param: string): number | undefined {
+  const ms = parseTime(value, param);
+  return ms !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(value ?? "") ? ms + 86_400_000 : ms;
+}
+
 export function parseUsageQuery(params: URLSearchParams): { filter: UsageFilter; groupBy: UsageGroup; format: "json" | "csv" } {
   const groupBy = (params.get("group_by") ?? "day") as UsageGroup;
   if (!GROUPS.includes(groupBy)) throw new ApiError({ code: "invalid_request", message: "group_by must be day, model or key", param: "group_by" });
   const format = params.get("format") === "csv" ? "csv" : "json";
-  let to = parseTime(params.get("to"), "to");
-  // A bare date as `to` means "through the end of that day".
-  if (to !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(params.get("to") ?? "")) to += 86_400_000;
   const env = params.get("env");
   return {
     filter: {
       model: params.get("model") ?? undefined,
       from: parseTime(params.get("from"), "from"),
-      to,
+      to: parseUntil(params.get("to"), "to"),
       env: env === "live" || env === "test" ? env : undefined,
     },
     groupBy,

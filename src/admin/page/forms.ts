@@ -26,12 +26,13 @@ function field(form: URLSearchParams, name: string): string | undefined {
   return value ? value : undefined;
 }
 
-/** A number when the field holds one; otherwise the raw text, which the validator then names. */
-function numberField(form: URLSearchParams, name: string): number | string | undefined {
+/** The field as a number, undefined when empty; text that is not a number is a 400 naming the field. */
+function numberField(form: URLSearchParams, name: string): number | undefined {
   const value = field(form, name);
   if (value === undefined) return undefined;
   const parsed = Number(value);
-  return Number.isFinite(parsed) ? parsed : value;
+  if (!Number.isFinite(parsed)) throw new ApiError({ code: "invalid_request", message: `${name}: '${value}' is not a number`, param: name });
+  return parsed;
 }
 
 export function projectBody(form: URLSearchParams) {
@@ -41,7 +42,7 @@ export function projectBody(form: URLSearchParams) {
 
 export function creditsBody(form: URLSearchParams) {
   const note = field(form, "note");
-  return { amount_usd: numberField(form, "amount_usd") ?? "", ...(note ? { note } : {}) };
+  return { amount_usd: numberField(form, "amount_usd"), ...(note ? { note } : {}) };
 }
 
 export function keyBody(form: URLSearchParams, project: string) {
@@ -64,5 +65,5 @@ export function keyBody(form: URLSearchParams, project: string) {
 
 export function rotateBody(form: URLSearchParams) {
   const minutes = numberField(form, "grace_minutes");
-  return { grace_seconds: typeof minutes === "number" ? Math.max(0, minutes) * 60 : 0 };
+  return { grace_seconds: Math.max(0, minutes ?? 0) * 60 };
 }

@@ -8,6 +8,7 @@ import { clientIp } from "../../api/request-context";
 import { formatResetDuration, FailedAuthLimiter } from "../../keys/rate-limit";
 import type { Runtime } from "../../runtime";
 import { ApiError } from "../../shared/errors";
+import { usdToNano } from "../../shared/money";
 import type { AdminSessionCheck } from "../api";
 import { createKey, createProject, grantCredits, revokeKey, rotateKey } from "../service";
 import type { AdminTokenVerifier } from "../token";
@@ -16,6 +17,7 @@ import { projectData, projectsData, usageData, type UsageQuery } from "./data";
 import { creditsBody, keyBody, projectBody, readForm, rotateBody } from "./forms";
 import { isHttps, isSafeMethod, originAllowed, stateChangeAllowed } from "./guard";
 import { AdminSessions, clearedSessionCookie, csrfMatches, sessionCookie, type AdminSession } from "./sessions";
+import { formatUsd } from "./views/format";
 import { loginPage, refusedPage } from "./views/login";
 import { projectPage } from "./views/project";
 import { projectsPage } from "./views/projects";
@@ -117,7 +119,7 @@ export function adminPage(runtime: Runtime, verifier: AdminTokenVerifier, option
     return key ? projectUrl(key.projectId) : "/admin";
   };
 
-  const plugin = new Elysia({ name: "admin-page" })
+  const plugin = new Elysia()
     .get("/admin/assets/admin.css", () => new Response(ADMIN_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" } }))
     .get("/admin/assets/copy.js", () => new Response(COPY_SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=3600" } }))
     .get("/admin/login", ({ request }) => (sessions.fromRequest(request) ? redirect("/admin") : htmlResponse(loginPage())))
@@ -158,7 +160,8 @@ export function adminPage(runtime: Runtime, verifier: AdminTokenVerifier, option
           (session, form, { params }) => {
             const project = projectOrThrow(params.id!);
             const result = grantCredits(runtime, project.id, creditsBody(form));
-            session.flash.notice = `${result.entry.amount_usd >= 0 ? "Granted" : "Deducted"} $${Math.abs(result.entry.amount_usd)}; balance is now $${result.balance_usd}.`;
+            const amountNanoUsd = usdToNano(result.entry.amount_usd);
+            session.flash.notice = `${amountNanoUsd >= 0 ? "Granted" : "Deducted"} ${formatUsd(Math.abs(amountNanoUsd))}; balance is now ${formatUsd(usdToNano(result.balance_usd))}.`;
             return redirect(projectUrl(project.id));
           },
           ({ params }) => projectUrl(params.id!),
