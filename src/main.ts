@@ -25,6 +25,8 @@ Commands:
               [--models 'gpt-4o,claude-*'] [--spend-limit USD] [--limit-reset daily|weekly|monthly]
               [--rpm N] [--tpm N] [--expires ISO-DATE]
   keys list [--project P]
+  keys update KEY_ID [--name N] [--scope S] [--models M] [--spend-limit USD] [--limit-reset R]
+              [--rpm N] [--tpm N] [--expires DATE]      ("none" clears models or a limit)
   keys revoke KEY_ID
   keys rotate KEY_ID [--grace SECONDS]
   usage [--project P] [--group-by day|model|key] [--from DATE] [--to DATE]
@@ -88,6 +90,21 @@ async function main(argv: string[]): Promise<void> {
     if (!Number.isFinite(n)) fail(`--${flag}: expected a number, got "${value}"`);
     return n;
   };
+  /** The key settings given as flags (for create and update); "none" clears a limit. */
+  const keySettings = () => {
+    const orNone = <T>(value: string | undefined, parse: (v: string) => T) => (value === undefined || value === "" ? undefined : value === "none" ? null : parse(value));
+    const settings = {
+      name: values.name || undefined,
+      scopes: values.scope?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
+      models: orNone(values.models, (v) => v.split(",").map((m) => m.trim()).filter(Boolean)),
+      spend_limit_usd: orNone(values["spend-limit"], (v) => number(v, "spend-limit")),
+      limit_reset: orNone(values["limit-reset"], (v) => v),
+      rpm: orNone(values.rpm, (v) => number(v, "rpm")),
+      tpm: orNone(values.tpm, (v) => number(v, "tpm")),
+      expires_at: orNone(values.expires, (v) => v),
+    };
+    return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+  };
 
   if (command === "check-config") {
     const { config, warnings } = loadOrExit(values.config);
@@ -128,20 +145,12 @@ async function main(argv: string[]): Promise<void> {
       printResult(result, json, () => `${result.project}: balance $${result.balance_usd} (credits $${result.total_credits_usd}, usage $${result.total_usage_usd})\n` + table(result.entries, ["id", "kind", "amount_usd", "note", "created_at"]));
     } else if (command === "keys" && sub === "create") {
       if (!values.project) fail("usage: parrotrouter keys create --project P [options]");
-      const scopes = values.scope?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
-      const key = admin.createKey(runtime, {
-        project: values.project,
-        ...(values.name ? { name: values.name } : {}),
-        ...(values.env ? { env: values.env } : {}),
-        ...(scopes ? { scopes } : {}),
-        ...(values.models ? { models: values.models.split(",").map((m) => m.trim()).filter(Boolean) } : {}),
-        ...(values["spend-limit"] !== undefined ? { spend_limit_usd: number(values["spend-limit"], "spend-limit") } : {}),
-        ...(values["limit-reset"] ? { limit_reset: values["limit-reset"] } : {}),
-        ...(values.rpm !== undefined ? { rpm: number(values.rpm, "rpm") } : {}),
-        ...(values.tpm !== undefined ? { tpm: number(values.tpm, "tpm") } : {}),
-        ...(values.expires ? { expires_at: values.expires } : {}),
-      });
+      const key = admin.createKey(runtime, { project: values.project, ...(values.env ? { env: values.env } : {}), ...keySettings() });
       printResult(key, json, () => `created key ${key.id} (${key.display}) for project ${key.project}\n\n    ${key.key}\n\nCopy it now: it is shown only once.`);
+    } else if (command === "keys" && sub === "update") {
+      if (!rest[0]) fail("usage: parrotrouter keys update KEY_ID [--name N] [--scope S] [--models M] [--spend-limit USD] [--limit-reset R] [--rpm N] [--tpm N] [--expires DATE]");
+      const key = admin.updateKey(runtime, rest[0], keySettings());
+      printResult(key, json, () => `updated ${key.id} (${key.display})`);
     } else if (command === "keys" && sub === "list") {
       const list = admin.listKeys(runtime, values.project);
       printResult(list, json, () => table(list.data, ["id", "project", "name", "env", "display", "scopes", "models", "last_used_at", "revoked_at"]));

@@ -15,7 +15,7 @@ import { ProjectRepository } from "./projects/repository";
 import { createMockProvider } from "./providers/mock";
 import { createProvider } from "./providers/registry";
 import type { Provider } from "./providers/types";
-import { RouteHealth } from "./routing/router";
+import { Router, systemSeams, type RouterSeams } from "./routing/router";
 import { systemClock, type Clock } from "./shared/clock";
 import { Logger } from "./shared/logger";
 import { UsageRepository } from "./usage/repository";
@@ -37,7 +37,8 @@ export interface Runtime {
   providers: Map<string, Provider>;
   /** Answers `pr-test-` keys in simulate mode; never reaches a real upstream. */
   simulator: Provider;
-  routeHealth: RouteHealth;
+  /** Route plans, retries, fallback and route cooldown. */
+  router: Router;
   changes: ExternalChangeWatcher;
   metrics: Metrics;
   /** Replaces providers, models and pricing (SIGHUP); keys, holds and caches stay. */
@@ -48,6 +49,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   clock?: Clock;
   logger?: Logger;
+  /** Retry waits and random draws of the router (tests record waits, seed draws). */
+  routing?: RouterSeams;
 }
 
 function buildProviders(config: AppConfig): Map<string, Provider> {
@@ -86,12 +89,12 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     usage: new UsageRepository(database.db),
     providers: buildProviders(config),
     simulator: createMockProvider({ id: "simulator", type: "mock", first_byte_timeout_ms: 60_000, idle_timeout_ms: 120_000 }),
-    routeHealth: new RouteHealth(config.routing, clock),
+    router: new Router(config.routing, clock, options.routing ?? systemSeams),
     changes,
     metrics,
     reload(next) {
       runtime.providers = buildProviders(next);
-      runtime.routeHealth = new RouteHealth(next.routing, clock);
+      runtime.router = new Router(next.routing, clock, options.routing ?? systemSeams);
       runtime.config = next;
       logger.setLevel(next.logLevel);
     },

@@ -8,9 +8,10 @@ import type { ChatResult, StreamChunk, Usage } from "../providers/types";
 import { ApiError, toApiError } from "../shared/errors";
 import { nanoToUsd, nanoToUsdString } from "../shared/money";
 import { estimatePromptTokens, estimateTextTokens } from "../shared/tokens";
+import { startStream } from "../routing/stream-start";
 import type { Runtime } from "../runtime";
 import { readJsonObject } from "./body";
-import { admitAndHold, finishRequest, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes, type Admitted } from "./inference";
+import { admitAndHold, finishRequest, finishRequestGrouped, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes, type Admitted } from "./inference";
 import { authenticateRequest, type RequestContext } from "./request-context";
 
 const encoder = new TextEncoder();
@@ -68,7 +69,8 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   let sent: { result: ChatResult; attempt: { model: ModelConfig; route: { model: string } }; providerId: string };
   try {
     sent = await sendOverRoutes(runtime, models, simulated, signal, (provider, attempt) =>
-      provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal }),
+      // A stream that fails before its first content still falls back (see startStream).
+      provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal }).then(startStream),
     );
   } catch (error) {
     const apiError = request.signal.aborted ? new ApiError({ code: "invalid_request", status: 499, message: "Client closed the request" }) : toApiError(error);
@@ -95,7 +97,8 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
 
   if (result.kind === "json") {
     const usage = result.usage ?? { inputTokens, outputTokens: estimateTextTokens(JSON.stringify(result.body.choices ?? "")), cachedInputTokens: 0 };
-    const settled = finishRequest(runtime, ctx, admitted, {
+    // Group commit: answered only once its charge and usage row are committed.
+    const settled = await finishRequestGrouped(runtime, ctx, admitted, {
       endpoint: "chat.completions",
       model: attempt.model,
       provider: providerId,

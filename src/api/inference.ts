@@ -2,12 +2,13 @@
 // the key's rate limits, hold its worst-case cost, and settle + log it when it ends.
 
 import type { ModelConfig } from "../config/load";
+import type { RequestRecord } from "../credits/ledger-repository";
 import type { Hold } from "../credits/service";
 import { worstCaseCost } from "../credits/pricing";
 import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
 import type { Admission } from "../keys/rate-limit";
 import type { Provider, Usage } from "../providers/types";
-import { resolveModel, runWithFallback, planAttempts, type RouteAttempt } from "../routing/router";
+import { resolveModel, type RouteAttempt } from "../routing/router";
 import { ApiError } from "../shared/errors";
 import { nanoToUsd } from "../shared/money";
 import type { Runtime } from "../runtime";
@@ -106,8 +107,7 @@ export async function sendOverRoutes<T>(
     const attempt: RouteAttempt = { model: models[0]!, route: { provider: "simulator", model: models[0]!.name, weight: 1 } };
     return { result: await send(runtime.simulator, attempt), attempt, providerId: "simulator" };
   }
-  const plan = planAttempts(models, runtime.routeHealth);
-  const { result, attempt } = await runWithFallback(plan, runtime.config.routing.retries, runtime.routeHealth, signal, (attempt) => {
+  const { result, attempt } = await runtime.router.run(models, signal, (attempt) => {
     const provider = runtime.providers.get(attempt.route.provider);
     if (!provider) throw new ApiError({ code: "upstream_unavailable", message: `Provider ${attempt.route.provider} is not configured` });
     return timedSend(runtime, attempt, () => send(provider, attempt));
@@ -141,41 +141,70 @@ export interface Outcome {
   usageSource: "reported" | "estimated" | "none";
 }
 
+type Settled = { costNanoUsd: number; balanceNanoUsd: number | null };
+
 /** Settles the hold with the real cost, records usage and writes the request's log line. */
-export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: Admitted, outcome: Outcome): { costNanoUsd: number; balanceNanoUsd: number | null } {
-  const now = runtime.clock.now();
-  admitted.admission?.settleTokens(outcome.usage.inputTokens + outcome.usage.outputTokens, now);
-  const latencyMs = Math.round(performance.now() - ctx.startedMs);
-  let settled = { costNanoUsd: 0, balanceNanoUsd: null as number | null };
-  const writeStarted = performance.now();
+export function finishRequest(runtime: Runtime, ctx: RequestContext, admitted: Admitted, outcome: Outcome): Settled {
+  const finishing = beginFinish(runtime, ctx, admitted, outcome);
+  let settled: Settled = { costNanoUsd: 0, balanceNanoUsd: null };
   try {
-    settled = runtime.credits.settle(
-      admitted.hold,
-      {
-        requestId: ctx.requestId,
-        projectId: ctx.key.projectId,
-        keyId: ctx.key.id,
-        env: ctx.key.env,
-        endpoint: outcome.endpoint,
-        model: outcome.model.name,
-        provider: outcome.provider,
-        upstreamModel: outcome.upstreamModel,
-        stream: outcome.stream,
-        status: outcome.status,
-        inputTokens: outcome.usage.inputTokens,
-        outputTokens: outcome.usage.outputTokens,
-        cachedInputTokens: outcome.usage.cachedInputTokens,
-        usageSource: outcome.usageSource,
-        latencyMs,
-        createdAt: now,
-      },
-      outcome.usage,
-      outcome.model,
-    );
+    settled = runtime.credits.settle(admitted.hold, finishing.record, outcome.usage, outcome.model);
   } catch (error) {
     runtime.logger.error("settlement failed", { request_id: ctx.requestId, error: String(error) });
   }
-  recordMetrics(runtime, outcome, settled.costNanoUsd, latencyMs, performance.now() - writeStarted);
+  return endFinish(runtime, ctx, outcome, finishing, settled);
+}
+
+/**
+ * `finishRequest` through the group commit: the write shares a transaction with the requests
+ * finishing alongside it, and this resolves once it has committed.
+ */
+export async function finishRequestGrouped(runtime: Runtime, ctx: RequestContext, admitted: Admitted, outcome: Outcome): Promise<Settled> {
+  const finishing = beginFinish(runtime, ctx, admitted, outcome);
+  let settled: Settled = { costNanoUsd: 0, balanceNanoUsd: null };
+  try {
+    settled = await runtime.credits.settleGrouped(admitted.hold, finishing.record, outcome.usage, outcome.model);
+  } catch (error) {
+    runtime.logger.error("settlement failed", { request_id: ctx.requestId, error: String(error) });
+  }
+  return endFinish(runtime, ctx, outcome, finishing, settled);
+}
+
+interface Finishing {
+  record: Omit<RequestRecord, "costNanoUsd">;
+  latencyMs: number;
+  writeStarted: number;
+}
+
+function beginFinish(runtime: Runtime, ctx: RequestContext, admitted: Admitted, outcome: Outcome): Finishing {
+  const now = runtime.clock.now();
+  admitted.admission?.settleTokens(outcome.usage.inputTokens + outcome.usage.outputTokens, now);
+  const latencyMs = Math.round(performance.now() - ctx.startedMs);
+  const record = {
+    requestId: ctx.requestId,
+    projectId: ctx.key.projectId,
+    keyId: ctx.key.id,
+    env: ctx.key.env,
+    endpoint: outcome.endpoint,
+    model: outcome.model.name,
+    provider: outcome.provider,
+    upstreamModel: outcome.upstreamModel,
+    stream: outcome.stream,
+    status: outcome.status,
+    inputTokens: outcome.usage.inputTokens,
+    outputTokens: outcome.usage.outputTokens,
+    cachedInputTokens: outcome.usage.cachedInputTokens,
+    usageSource: outcome.usageSource,
+    latencyMs,
+    createdAt: now,
+  };
+  return { record, latencyMs, writeStarted: performance.now() };
+}
+
+/** Metrics and the request's log line, once its write is done. */
+function endFinish(runtime: Runtime, ctx: RequestContext, outcome: Outcome, finishing: Finishing, settled: Settled): Settled {
+  const { latencyMs } = finishing;
+  recordMetrics(runtime, outcome, settled.costNanoUsd, latencyMs, performance.now() - finishing.writeStarted);
   if (runtime.logger.enabled("info")) {
     runtime.logger.info("request", {
       request_id: ctx.requestId,

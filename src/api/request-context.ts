@@ -28,7 +28,9 @@ export function authenticateRequest(runtime: Runtime, request: Request, server: 
   const now = runtime.clock.now();
   const secret = bearerToken(request.headers.get("authorization")) || (allowXApiKey ? (request.headers.get("x-api-key") ?? "").trim() : "");
   const key = runtime.auth.authenticate(secret, clientIp(request, server), now);
-  const requestId = `req_${crypto.randomUUID().replaceAll("-", "")}`;
+  // Time-ordered (UUIDv7), so each request's rows land on the same B-tree pages as the
+  // previous one's: a settlement writes fewer pages than with random ids.
+  const requestId = `req_${Bun.randomUUIDv7().replaceAll("-", "")}`;
   const sent = request.headers.get("x-request-id");
   return {
     key,

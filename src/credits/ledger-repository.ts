@@ -1,10 +1,11 @@
-// SQL for money: grants and adjustments, and the one write transaction per finished request
-// (charge + usage row + hourly rollup). Statements are prepared once.
+// SQL for money: grants and adjustments, and the write transaction of finished requests
+// (charge + usage row + hourly rollup), one request or a group commit of several. Statements
+// are prepared once.
 
 import type { Database } from "bun:sqlite";
 import { and, desc, eq, gte, sql } from "drizzle-orm";
 import type { Db } from "../db/connection";
-import { ledgerEntries, projects, requests, usageHourly } from "../db/schema";
+import { ledgerEntries, projects, usageHourly } from "../db/schema";
 
 /** Everything recorded about one finished request. */
 export interface RequestRecord {
@@ -38,6 +39,18 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
+/** One request to settle: its record, the UTC hour of its rollup, and whether it is charged. */
+export interface Settlement {
+  record: RequestRecord;
+  hour: number;
+  charge: boolean;
+}
+
+export interface Settled {
+  duplicate: boolean;
+  balanceNanoUsd: number | null;
+}
+
 export class LedgerRepository {
   private readonly insertRequest;
   private readonly insertCharge;
@@ -46,80 +59,37 @@ export class LedgerRepository {
   private readonly keySpendSince;
   private readonly balanceOf;
   private readonly settleTransaction;
+  private readonly settleManyTransaction;
 
   constructor(
     private readonly db: Db,
     sqlite: Database,
   ) {
     const p = sql.placeholder;
-    this.insertRequest = db
-      .insert(requests)
-      .values({
-        id: p("requestId"),
-        projectId: p("projectId"),
-        keyId: p("keyId"),
-        env: p("env"),
-        endpoint: p("endpoint"),
-        model: p("model"),
-        provider: p("provider"),
-        upstreamModel: p("upstreamModel"),
-        stream: p("stream"),
-        status: p("status"),
-        inputTokens: p("inputTokens"),
-        outputTokens: p("outputTokens"),
-        cachedInputTokens: p("cachedInputTokens"),
-        costNanoUsd: p("costNanoUsd"),
-        usageSource: p("usageSource"),
-        latencyMs: p("latencyMs"),
-        createdAt: p("createdAt"),
-      })
-      .onConflictDoNothing()
-      .returning({ id: requests.id })
-      .prepare();
-    this.insertCharge = db
-      .insert(ledgerEntries)
-      .values({
-        projectId: p("projectId"),
-        kind: "charge",
-        amountNanoUsd: p("amount"),
-        requestId: p("requestId"),
-        keyId: p("keyId"),
-        createdAt: p("createdAt"),
-      })
-      .onConflictDoNothing({ target: ledgerEntries.requestId })
-      .returning({ id: ledgerEntries.id })
-      .prepare();
-    this.addToBalance = db
-      .update(projects)
-      .set({ balanceNanoUsd: sql`${projects.balanceNanoUsd} + ${p("delta")}` })
-      .where(eq(projects.id, p("projectId")))
-      .returning({ balanceNanoUsd: projects.balanceNanoUsd })
-      .prepare();
-    this.upsertRollup = db
-      .insert(usageHourly)
-      .values({
-        projectId: p("projectId"),
-        keyId: p("keyId"),
-        model: p("model"),
-        env: p("env"),
-        hour: p("hour"),
-        requests: 1,
-        inputTokens: p("inputTokens"),
-        outputTokens: p("outputTokens"),
-        cachedInputTokens: p("cachedInputTokens"),
-        costNanoUsd: p("costNanoUsd"),
-      })
-      .onConflictDoUpdate({
-        target: [usageHourly.projectId, usageHourly.keyId, usageHourly.model, usageHourly.env, usageHourly.hour],
-        set: {
-          requests: sql`${usageHourly.requests} + 1`,
-          inputTokens: sql`${usageHourly.inputTokens} + excluded.input_tokens`,
-          outputTokens: sql`${usageHourly.outputTokens} + excluded.output_tokens`,
-          cachedInputTokens: sql`${usageHourly.cachedInputTokens} + excluded.cached_input_tokens`,
-          costNanoUsd: sql`${usageHourly.costNanoUsd} + excluded.cost_nano_usd`,
-        },
-      })
-      .prepare();
+    // The per-request writes are plain bun:sqlite statements with positional parameters:
+    // drizzle's placeholder filling and row mapping cost more than the statements themselves.
+    this.insertRequest = sqlite.prepare<unknown, (string | number | null)[]>(
+      `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, provider, upstream_model, stream, status,
+         input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    this.insertCharge = sqlite.prepare<unknown, (string | number)[]>(
+      `INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, key_id, created_at)
+       VALUES (?, 'charge', ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+    );
+    this.addToBalance = sqlite.prepare<{ balance_nano_usd: number }, [number, string]>(
+      "UPDATE projects SET balance_nano_usd = balance_nano_usd + ? WHERE id = ? RETURNING balance_nano_usd",
+    );
+    this.upsertRollup = sqlite.prepare<unknown, (string | number)[]>(
+      `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)
+       VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+       ON CONFLICT (project_id, key_id, model, env, hour) DO UPDATE SET
+         requests = requests + 1,
+         input_tokens = input_tokens + excluded.input_tokens,
+         output_tokens = output_tokens + excluded.output_tokens,
+         cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+         cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd`,
+    );
     this.keySpendSince = db
       .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
       .from(usageHourly)
@@ -133,30 +103,40 @@ export class LedgerRepository {
 
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
-    this.settleTransaction = sqlite.transaction((record: RequestRecord, hour: number, charge: boolean) => {
-      const inserted = this.insertRequest.all({ ...record, stream: record.stream ? 1 : 0 } as never);
-      if (inserted.length === 0) return { duplicate: true, balanceNanoUsd: null };
-      this.upsertRollup.run({ ...record, hour } as never);
-      if (!charge || record.costNanoUsd === 0) return { duplicate: false, balanceNanoUsd: null };
-      const charged = this.insertCharge.all({
-        projectId: record.projectId,
-        amount: -record.costNanoUsd,
-        requestId: record.requestId,
-        keyId: record.keyId,
-        createdAt: record.createdAt,
-      });
-      if (charged.length === 0) return { duplicate: true, balanceNanoUsd: null };
-      const [row] = this.addToBalance.all({ delta: -record.costNanoUsd, projectId: record.projectId });
-      return { duplicate: false, balanceNanoUsd: row?.balanceNanoUsd ?? null };
-    });
+    this.settleTransaction = sqlite.transaction((settlement: Settlement) => this.write(settlement));
+    this.settleManyTransaction = sqlite.transaction((settlements: Settlement[]) => settlements.map((s) => this.write(s)));
+  }
+
+  /** The writes of one settlement; runs inside a transaction. */
+  private write({ record, hour, charge }: Settlement): Settled {
+    const inserted = this.insertRequest.run(
+      record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
+      record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
+      record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
+    );
+    if (inserted.changes === 0) return { duplicate: true, balanceNanoUsd: null };
+    this.upsertRollup.run(
+      record.projectId, record.keyId, record.model, record.env, hour,
+      record.inputTokens, record.outputTokens, record.cachedInputTokens, record.costNanoUsd,
+    );
+    if (!charge || record.costNanoUsd === 0) return { duplicate: false, balanceNanoUsd: null };
+    const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
+    if (charged.changes === 0) return { duplicate: true, balanceNanoUsd: null };
+    const row = this.addToBalance.get(-record.costNanoUsd, record.projectId);
+    return { duplicate: false, balanceNanoUsd: row?.balance_nano_usd ?? null };
   }
 
   /**
    * Records a finished request: usage row, rollup and (when `charge`) its ledger charge, in one
    * IMMEDIATE transaction. A request id seen before changes nothing.
    */
-  settle(record: RequestRecord, hour: number, charge: boolean): { duplicate: boolean; balanceNanoUsd: number | null } {
-    return this.settleTransaction.immediate(record, hour, charge);
+  settle(record: RequestRecord, hour: number, charge: boolean): Settled {
+    return this.settleTransaction.immediate({ record, hour, charge });
+  }
+
+  /** `settle` for several requests in one IMMEDIATE transaction (group commit): all or none. */
+  settleMany(settlements: Settlement[]): Settled[] {
+    return this.settleManyTransaction.immediate(settlements);
   }
 
   /** Adds a grant or adjustment and returns the entry and the new balance. */

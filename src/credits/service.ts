@@ -8,7 +8,8 @@ import type { KeyRecord } from "../keys/repository";
 import type { Usage } from "../providers/types";
 import { ApiError, SEED_ERRORS } from "../shared/errors";
 import { nanoToUsdString } from "../shared/money";
-import type { LedgerRepository, RequestRecord } from "./ledger-repository";
+import { GroupCommit } from "./group-commit";
+import type { LedgerRepository, RequestRecord, Settled } from "./ledger-repository";
 import { affordableOutputTokens, costOfUsage, worstCaseCost } from "./pricing";
 import { startOfUtcHour, windowStart } from "./windows";
 
@@ -47,8 +48,11 @@ export class CreditService {
   private readonly heldByKey = new Map<string, number>();
   private readonly keySpend = new Map<string, { since: number; spentNanoUsd: number }>();
   private open = 0;
+  private readonly commits: GroupCommit;
 
-  constructor(private readonly ledger: LedgerRepository) {}
+  constructor(private readonly ledger: LedgerRepository) {
+    this.commits = new GroupCommit(ledger);
+  }
 
   /** Number of holds not yet settled (a metric, and 0 after every request has ended). */
   openHolds(): number {
@@ -136,16 +140,34 @@ export class CreditService {
   settle(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): SettleOutcome {
     const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
     try {
-      const result = this.ledger.settle({ ...record, costNanoUsd }, startOfUtcHour(record.createdAt), hold.charged);
-      if (!result.duplicate && costNanoUsd > 0) {
-        if (result.balanceNanoUsd !== null) this.balances.set(hold.projectId, result.balanceNanoUsd);
-        const spend = this.keySpend.get(hold.keyId);
-        if (spend) spend.spentNanoUsd += costNanoUsd;
-      }
-      return { costNanoUsd: result.duplicate ? 0 : costNanoUsd, balanceNanoUsd: result.balanceNanoUsd, duplicate: result.duplicate };
+      return this.settled(hold, costNanoUsd, this.ledger.settle({ ...record, costNanoUsd }, startOfUtcHour(record.createdAt), hold.charged));
     } finally {
       this.release(hold);
     }
+  }
+
+  /**
+   * `settle` through the group commit: the write joins the requests finishing in the same
+   * event-loop turn, and this resolves once it has committed.
+   */
+  async settleGrouped(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Promise<SettleOutcome> {
+    const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
+    try {
+      const settlement = { record: { ...record, costNanoUsd }, hour: startOfUtcHour(record.createdAt), charge: hold.charged };
+      return this.settled(hold, costNanoUsd, await this.commits.settle(settlement));
+    } finally {
+      this.release(hold);
+    }
+  }
+
+  /** Brings cached balances and spends up to date with a committed settlement. */
+  private settled(hold: Hold, costNanoUsd: number, result: Settled): SettleOutcome {
+    if (!result.duplicate && costNanoUsd > 0) {
+      if (result.balanceNanoUsd !== null) this.balances.set(hold.projectId, result.balanceNanoUsd);
+      const spend = this.keySpend.get(hold.keyId);
+      if (spend) spend.spentNanoUsd += costNanoUsd;
+    }
+    return { costNanoUsd: result.duplicate ? 0 : costNanoUsd, balanceNanoUsd: result.balanceNanoUsd, duplicate: result.duplicate };
   }
 
   /** Frees a hold without charging (idempotent). */

@@ -17,6 +17,9 @@ export function bearerToken(header: string | null): string {
 }
 
 export class KeyAuthenticator {
+  /** Key hash → the client IP it last authenticated from. */
+  private readonly lastIpByHash = new Map<string, string>();
+
   constructor(
     private readonly cache: KeyCache,
     private readonly failures: FailedAuthLimiter,
@@ -24,8 +27,12 @@ export class KeyAuthenticator {
 
   /** The active key behind `secret`; throws 401 (or 429 for an IP that keeps failing). */
   authenticate(secret: string, clientIp: string, now: number): KeyRecord {
+    const hash = secret && isWellFormedKey(secret) ? hashKey(secret) : "";
     const blockedMs = this.failures.blockedFor(clientIp, now);
-    if (blockedMs > 0) {
+    // A blocked IP may still use a key whose last successful use came from it (a healthy app
+    // behind the same NAT as a misconfigured one is not slowed); every other attempt waits, so
+    // the block is no oracle telling a guesser which of its candidate keys are real.
+    if (blockedMs > 0 && (!hash || this.lastIpByHash.get(hash) !== clientIp)) {
       throw new ApiError({
         code: "rate_limit_exceeded",
         message: `Too many failed authentication attempts. Try again in ${formatResetDuration(blockedMs)}.`,
@@ -33,11 +40,12 @@ export class KeyAuthenticator {
       });
     }
     if (!secret) throw SEED_ERRORS.missingKey();
-    const key = isWellFormedKey(secret) ? this.cache.get(hashKey(secret)) : undefined;
+    const key = hash ? this.cache.get(hash) : undefined;
     if (!key || isKeyInactive(key, now)) {
       this.failures.recordFailure(clientIp, now);
       throw SEED_ERRORS.invalidKey();
     }
+    if (this.lastIpByHash.get(hash) !== clientIp) this.lastIpByHash.set(hash, clientIp);
     this.cache.touch(key, now);
     return key;
   }

@@ -3,12 +3,19 @@
 import { ApiError } from "../shared/errors";
 import type { KeyRecord, Scope } from "./repository";
 
-const globCache = new Map<string, Bun.Glob>();
+const globCache = new Map<string, RegExp>();
 
-function glob(pattern: string): Bun.Glob {
+/**
+ * An allow-list glob: `*` matches any run of characters (slashes included, so `*` opens
+ * `meta/llama`), `?` one character, everything else is literal. Deliberately not Bun.Glob: its
+ * `!pattern` negation would match every *other* model and widen the list, and `{a,b}`/`[..]`
+ * are path syntax nobody means in a model name.
+ */
+function glob(pattern: string): RegExp {
   let compiled = globCache.get(pattern);
   if (!compiled) {
-    compiled = new Bun.Glob(pattern);
+    const source = Array.from(pattern, (ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&"))).join("");
+    compiled = new RegExp(`^${source}$`, "su");
     globCache.set(pattern, compiled);
   }
   return compiled;
@@ -26,7 +33,7 @@ export function requireScope(key: KeyRecord, scope: Scope): void {
 /** True when the key's allow-list (if any) matches the model name. */
 export function isModelAllowed(key: KeyRecord, model: string): boolean {
   if (key.models === null) return true;
-  return key.models.some((pattern) => pattern === model || glob(pattern).match(model));
+  return key.models.some((pattern) => pattern === model || glob(pattern).test(model));
 }
 
 export function requireModelAllowed(key: KeyRecord, model: string): void {

@@ -3,7 +3,7 @@
 
 import { readUpstreamJson, sendUpstream } from "./http";
 import { withStreamUsage } from "./openai";
-import { openAIStreamChunks, usageFromOpenAI } from "./openai-format";
+import { embeddingsAsRequested, openAIStreamChunks, usageFromOpenAI } from "./openai-format";
 import type { ChatCall, ChatResult, EmbedCall, EmbedResult, Provider, ProviderSettings, StreamChunk } from "./types";
 
 /** The GA version that first accepts `stream_options.include_usage`, which billing relies on. */
@@ -43,7 +43,7 @@ export function createAzureProvider(settings: ProviderSettings): Provider {
         signal: call.signal,
         firstByteTimeoutMs: settings.first_byte_timeout_ms,
       });
-      const json = await readUpstreamJson(response, settings.idle_timeout_ms);
+      const json = embeddingsAsRequested(await readUpstreamJson(response, settings.idle_timeout_ms), call.body.encoding_format);
       return { body: json, usage: usageFromOpenAI(json.usage), model: String(json.model ?? call.body.model) };
     },
   };

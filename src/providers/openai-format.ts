@@ -63,3 +63,17 @@ export async function* openAIStreamChunks(body: ReadableStream<Uint8Array>, idle
     yield { data: event.data, textDelta: textOfChunk(chunk), usage, usageOnly };
   }
 }
+
+/**
+ * An embeddings list in the encoding the client asked for. The openai SDK asks for
+ * `encoding_format: base64` by default and decodes every embedding as little-endian float32;
+ * some OpenAI-compatible servers ignore the field and answer float arrays, which the SDK
+ * would turn into garbage, so those are encoded here.
+ */
+export function embeddingsAsRequested(json: Record<string, unknown>, encodingFormat: unknown): Record<string, unknown> {
+  if (encodingFormat !== "base64" || !Array.isArray(json.data)) return json;
+  for (const item of json.data as { embedding?: unknown }[]) {
+    if (Array.isArray(item?.embedding)) item.embedding = Buffer.from(new Float32Array(item.embedding as number[]).buffer).toString("base64");
+  }
+  return json;
+}

@@ -2,7 +2,7 @@
 // keeps every body field, swaps in the provider's key and asks streams for their usage.
 
 import { readUpstreamJson, sendUpstream } from "./http";
-import { openAIStreamChunks, usageFromOpenAI } from "./openai-format";
+import { embeddingsAsRequested, openAIStreamChunks, usageFromOpenAI } from "./openai-format";
 import type { ChatCall, ChatResult, EmbedCall, EmbedResult, Provider, ProviderSettings } from "./types";
 
 const OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -37,7 +37,7 @@ export function createOpenAIProvider(settings: ProviderSettings): Provider {
         signal: call.signal,
         firstByteTimeoutMs: settings.first_byte_timeout_ms,
       });
-      const json = await readUpstreamJson(response, settings.idle_timeout_ms);
+      const json = embeddingsAsRequested(await readUpstreamJson(response, settings.idle_timeout_ms), call.body.encoding_format);
       return { body: json, usage: usageFromOpenAI(json.usage), model: String(json.model ?? call.body.model) };
     },
   };

@@ -1,135 +1,98 @@
-// Model resolution and the route plan: which provider/model pairs to try, in what order,
-// with retries, exponential backoff that honours retry-after, and cooldown of failing routes.
+// Runs a request over its route plan: retryable failures (connection error, timeout before
+// the first byte, 429, 5xx) retry the same route with exponential backoff and jitter that
+// honours retry-after, then fall back to the next route; failing routes cool down.
 
-import type { AppConfig, ModelConfig, RouteTarget } from "../config/load";
-import { ApiError, UpstreamError } from "../shared/errors";
+import type { AppConfig, ModelConfig } from "../config/load";
 import type { Clock } from "../shared/clock";
+import { ApiError, UpstreamError } from "../shared/errors";
+import { RouteHealth } from "./health";
+import { planAttempts, type RouteAttempt } from "./plan";
 
-/** One place a request can go. */
-export interface RouteAttempt {
-  model: ModelConfig;
-  route: RouteTarget;
+export { resolveModel } from "./resolve";
+export { RouteHealth } from "./health";
+export { orderRoutes, planAttempts, type RouteAttempt } from "./plan";
+
+/** Longest retry-after waited out on the same route; a longer one moves on to the next route. */
+export const MAX_RETRY_WAIT_MS = 10_000;
+/** First backoff; doubles with each retry of the same route, up to MAX_BACKOFF_MS. */
+export const BASE_BACKOFF_MS = 200;
+export const MAX_BACKOFF_MS = 5_000;
+
+/** Waiting and chance, injectable so tests can assert waits and weighted draws exactly. */
+export interface RouterSeams {
+  /** Waits before a retry; rejects when `signal` aborts (the client went away). */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** Uniform in [0, 1): backoff jitter and weighted draws. */
+  random(): number;
 }
 
-/** Longest retry-after we wait out on the same route before moving on. */
-const MAX_RETRY_WAIT_MS = 10_000;
-const BASE_BACKOFF_MS = 200;
+export const systemSeams: RouterSeams = {
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    }),
+  random: Math.random,
+};
 
-/** Looks up a model by its configured name, or `provider/model` when direct routing is allowed. */
-export function resolveModel(config: AppConfig, name: string): ModelConfig | undefined {
-  const configured = config.models[name];
-  if (configured) return configured;
-  if (!config.routing.allowDirect) return undefined;
-  const slash = name.indexOf("/");
-  if (slash <= 0) return undefined;
-  const provider = name.slice(0, slash);
-  const upstreamModel = name.slice(slash + 1);
-  if (!config.providers[provider]) return undefined;
-  // A direct name is billed at the price of a configured model that routes to it; targets no
-  // model prices are refused, so direct routing can never be a way around pricing.
-  const pricedBy = Object.values(config.models).find((m) => m.routes.some((r) => r.provider === provider && r.model === upstreamModel));
-  if (!pricedBy) return undefined;
-  return { ...pricedBy, name, routes: [{ provider, model: upstreamModel, weight: 1 }], strategy: "fallback" };
+/**
+ * How long to wait before retry number `retry` (0-based) of a route: the upstream's
+ * retry-after when it gave one, else 200 ms × 2^retry with ±50 % jitter so that clients
+ * failing together do not retry together.
+ */
+export function retryDelayMs(retry: number, error: UpstreamError, random: () => number): number {
+  if (error.retryAfterMs !== undefined) return error.retryAfterMs;
+  return Math.round(Math.min(BASE_BACKOFF_MS * 2 ** retry, MAX_BACKOFF_MS) * (0.5 + random()));
 }
 
-/** Remembers failures per route and skips a route in cooldown. */
-export class RouteHealth {
-  private readonly failures = new Map<string, number>();
-  private readonly cooledUntil = new Map<string, number>();
+/** The routing of one runtime: route health plus the retry policy from `routing:` config. */
+export class Router {
+  readonly health: RouteHealth;
 
   constructor(
     private readonly settings: AppConfig["routing"],
-    private readonly clock: Clock,
-  ) {}
-
-  private static id(route: RouteTarget): string {
-    return `${route.provider}/${route.model}`;
+    clock: Clock,
+    private readonly seams: RouterSeams = systemSeams,
+  ) {
+    this.health = new RouteHealth(settings, clock);
   }
 
-  isCoolingDown(route: RouteTarget): boolean {
-    const until = this.cooledUntil.get(RouteHealth.id(route));
-    return until !== undefined && until > this.clock.now();
+  /** The attempts for `models`, in the order they will be tried. */
+  plan(models: ModelConfig[]): RouteAttempt[] {
+    return planAttempts(models, this.health, this.seams.random);
   }
 
-  recordSuccess(route: RouteTarget): void {
-    this.failures.delete(RouteHealth.id(route));
-    this.cooledUntil.delete(RouteHealth.id(route));
-  }
-
-  recordFailure(route: RouteTarget): void {
-    const id = RouteHealth.id(route);
-    const count = (this.failures.get(id) ?? 0) + 1;
-    this.failures.set(id, count);
-    if (count >= this.settings.cooldownAfterFailures) {
-      this.cooledUntil.set(id, this.clock.now() + this.settings.cooldownMs);
-      this.failures.delete(id);
-    }
-  }
-}
-
-/** Orders one model's routes: as written for `fallback`, by weighted draw for `weighted`. */
-export function orderRoutes(model: ModelConfig, random: () => number = Math.random): RouteTarget[] {
-  if (model.strategy !== "weighted") return model.routes;
-  const pool = [...model.routes];
-  const ordered: RouteTarget[] = [];
-  while (pool.length > 0) {
-    const total = pool.reduce((sum, r) => sum + r.weight, 0);
-    let pick = random() * total;
-    let index = pool.findIndex((r) => (pick -= r.weight) < 0);
-    if (index === -1) index = pool.length - 1;
-    ordered.push(pool.splice(index, 1)[0]!);
-  }
-  return ordered;
-}
-
-/** Every attempt for the models in order, healthy routes first, cooled-down routes last. */
-export function planAttempts(models: ModelConfig[], health: RouteHealth): RouteAttempt[] {
-  const healthy: RouteAttempt[] = [];
-  const cooling: RouteAttempt[] = [];
-  for (const model of models) {
-    for (const route of orderRoutes(model)) (health.isCoolingDown(route) ? cooling : healthy).push({ model, route });
-  }
-  // When every route is cooling down, trying them beats refusing outright.
-  return healthy.length > 0 ? healthy : cooling;
-}
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
-
-/**
- * Runs `send` over the plan: retryable failures retry the same route up to `retries` times
- * (backoff with jitter, honouring retry-after) and then fall back to the next route.
- */
-export async function runWithFallback<T>(
-  plan: RouteAttempt[],
-  retries: number,
-  health: RouteHealth,
-  signal: AbortSignal,
-  send: (attempt: RouteAttempt) => Promise<T>,
-): Promise<{ result: T; attempt: RouteAttempt }> {
-  let lastError: unknown = new ApiError({ code: "upstream_unavailable", message: "No route available for this model" });
-  for (const attempt of plan) {
-    for (let tries = 0; tries <= retries; tries++) {
-      try {
-        const result = await send(attempt);
-        health.recordSuccess(attempt.route);
-        return { result, attempt };
-      } catch (error) {
-        if (signal.aborted) throw error;
-        lastError = error;
-        if (!(error instanceof UpstreamError) || !error.retryable) throw error;
-        health.recordFailure(attempt.route);
-        const wait = error.retryAfterMs ?? BASE_BACKOFF_MS * 2 ** tries * (0.5 + Math.random());
-        if (tries === retries || wait > MAX_RETRY_WAIT_MS || health.isCoolingDown(attempt.route)) break;
-        await sleep(wait, signal);
+  /**
+   * Calls `send` for each attempt until one succeeds. A non-retryable error (the request
+   * itself is wrong) ends at once: no other route would take it either.
+   */
+  async run<T>(models: ModelConfig[], signal: AbortSignal, send: (attempt: RouteAttempt) => Promise<T>): Promise<{ result: T; attempt: RouteAttempt }> {
+    let lastError: unknown = new ApiError({ code: "upstream_unavailable", message: "No route available for this model" });
+    for (const attempt of this.plan(models)) {
+      for (let retry = 0; ; retry++) {
+        try {
+          const result = await send(attempt);
+          this.health.recordSuccess(attempt.route);
+          return { result, attempt };
+        } catch (error) {
+          if (signal.aborted || !(error instanceof UpstreamError) || !error.retryable) throw error;
+          lastError = error;
+          const waitMs = retryDelayMs(retry, error, this.seams.random);
+          const tooLong = waitMs > MAX_RETRY_WAIT_MS;
+          this.health.recordFailure(attempt.route, tooLong ? waitMs : 0);
+          if (retry >= this.settings.retries || tooLong || this.health.isCoolingDown(attempt.route)) break;
+          await this.seams.sleep(waitMs, signal);
+        }
       }
     }
+    throw lastError;
   }
-  throw lastError;
 }

@@ -200,7 +200,12 @@ function embeddings(body: any): Response {
   const inputs = Array.isArray(body.input) && typeof body.input[0] !== "number" ? body.input : [body.input];
   return Response.json({
     object: "list",
-    data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: [0.25, -0.5, 0.75] })),
+    // Like OpenAI, Azure answers base64 (little-endian float32) when asked, as the openai SDK does by default.
+    data: inputs.map((_: unknown, index: number) => ({
+      object: "embedding",
+      index,
+      embedding: body.encoding_format === "base64" ? Buffer.from(new Float32Array([0.25, -0.5, 0.75]).buffer).toString("base64") : [0.25, -0.5, 0.75],
+    })),
     model: "text-embedding-3-small",
     usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
   });

@@ -11,10 +11,21 @@ export interface RecordedRequest {
 
 /** How the fake answers one request; the default is a normal completion. */
 export type FakeBehavior =
-  | { kind: "ok"; text?: string; usage?: { prompt_tokens: number; completion_tokens: number } | null; model?: string; delayMs?: number }
+  | {
+      kind: "ok";
+      text?: string;
+      /** Tool calls in the message (arguments are JSON strings); finish_reason becomes tool_calls. */
+      toolCalls?: { id?: string; name: string; arguments: string }[];
+      usage?: { prompt_tokens: number; completion_tokens: number; cached_tokens?: number } | null;
+      model?: string;
+      delayMs?: number;
+    }
   | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string> }
-  /** Streams `chunks` text deltas `delayMs` apart; `dieAfter` drops the connection after that many. */
-  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; sendUsage?: boolean; usage?: { prompt_tokens: number; completion_tokens: number } }
+  /**
+   * Streams `chunks` text deltas `delayMs` apart; `dieAfter` drops the connection after that
+   * many; `stallAfter` sends nothing more after that many (until the reader goes away).
+   */
+  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; stallAfter?: number; sendUsage?: boolean; usage?: { prompt_tokens: number; completion_tokens: number } }
   /** Never sends headers (until the test closes the fake). */
   | { kind: "hang" }
   | { kind: "redirect"; location: string };
@@ -36,7 +47,11 @@ export interface FakeOpenAI {
 
 const encoder = new TextEncoder();
 
-export function startFakeOpenAI(): FakeOpenAI {
+/**
+ * `ignoreEncodingFormat` plays an OpenAI-compatible server (Ollama, older vLLM) that answers
+ * float arrays even when asked for base64; real OpenAI honours `encoding_format`.
+ */
+export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}): FakeOpenAI {
   const requests: RecordedRequest[] = [];
   const queue: FakeBehavior[] = [];
   let open = 0;
@@ -71,7 +86,7 @@ export function startFakeOpenAI(): FakeOpenAI {
         const inputs = Array.isArray(body.input) ? body.input : [body.input];
         return Response.json({
           object: "list",
-          data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: [0.1, 0.2, 0.3] })),
+          data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: embeddingOf([0.1, 0.2, 0.3], body.encoding_format, options) })),
           model,
           usage: { prompt_tokens: 7 * inputs.length, total_tokens: 7 * inputs.length },
         });
@@ -79,13 +94,17 @@ export function startFakeOpenAI(): FakeOpenAI {
       if (behavior.kind === "ok") {
         if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
         const usage = behavior.usage === undefined ? { prompt_tokens: 12, completion_tokens: 5 } : behavior.usage;
+        const toolCalls = behavior.toolCalls?.map((call, i) => ({ id: call.id ?? `call_fake${i + 1}`, type: "function", function: { name: call.name, arguments: call.arguments } }));
+        const message = { role: "assistant", content: behavior.text ?? (toolCalls ? null : "Hello from the fake upstream."), refusal: null, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
         return Response.json({
           id: "chatcmpl-fake123",
           object: "chat.completion",
           created: 1730000000,
           model: behavior.model ?? model,
-          choices: [{ index: 0, message: { role: "assistant", content: behavior.text ?? "Hello from the fake upstream.", refusal: null }, logprobs: null, finish_reason: "stop" }],
-          ...(usage ? { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens, prompt_tokens_details: { cached_tokens: 0 } } } : {}),
+          choices: [{ index: 0, message, logprobs: null, finish_reason: toolCalls ? "tool_calls" : "stop" }],
+          ...(usage
+            ? { usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.prompt_tokens + usage.completion_tokens, prompt_tokens_details: { cached_tokens: usage.cached_tokens ?? 0 } } }
+            : {}),
           system_fingerprint: "fp_fake",
         });
       }
@@ -95,6 +114,7 @@ export function startFakeOpenAI(): FakeOpenAI {
       const frame = (obj: unknown) => encoder.encode(`data: ${JSON.stringify(obj)}\n\n`);
       const base = { id: "chatcmpl-fakestream", object: "chat.completion.chunk", created: 1730000000, model, system_fingerprint: "fp_fake" };
       let finished = false;
+      let cancelledThis = false;
       open++;
       const stream = new ReadableStream<Uint8Array>({
         async start(controller) {
@@ -104,7 +124,12 @@ export function startFakeOpenAI(): FakeOpenAI {
             for (const chunk of chunks) {
               if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
               if (behavior.dieAfter !== undefined && sent >= behavior.dieAfter) {
+                await Bun.sleep(20); // let the bytes sent so far reach the client first
                 controller.error(new Error("fake upstream died"));
+                return;
+              }
+              if (behavior.stallAfter !== undefined && sent >= behavior.stallAfter) {
+                while (!cancelledThis) await Bun.sleep(20);
                 return;
               }
               controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { content: chunk }, logprobs: null, finish_reason: null }] }));
@@ -125,6 +150,7 @@ export function startFakeOpenAI(): FakeOpenAI {
           }
         },
         cancel() {
+          cancelledThis = true;
           if (!finished) cancelled++;
         },
       });
@@ -147,4 +173,10 @@ export function startFakeOpenAI(): FakeOpenAI {
       server.stop(true);
     },
   };
+}
+
+/** An embedding in the requested encoding: base64 is little-endian float32, as OpenAI sends it. */
+function embeddingOf(values: number[], encodingFormat: unknown, options: { ignoreEncodingFormat?: boolean }): number[] | string {
+  if (encodingFormat !== "base64" || options.ignoreEncodingFormat) return values;
+  return Buffer.from(new Float32Array(values).buffer).toString("base64");
 }

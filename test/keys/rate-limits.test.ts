@@ -1,0 +1,202 @@
+// Rate limits: per-key requests and tokens per minute (project defaults from config), counted
+// in memory; 429 rate_limit_exceeded with retry-after and OpenAI's x-ratelimit-* headers; and
+// failed authentications limited per client IP without slowing anyone else.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { generateKey } from "../../src/keys/format";
+import { ApiError } from "../../src/shared/errors";
+import { ManualClock } from "../../src/shared/clock";
+import { DEFAULT_TEST_YAML, projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { adminApi, chat, expectError, INVALID_KEY, v1, type Reply } from "./support";
+
+const ratelimit = (result: Reply) => Object.fromEntries([...result.headers].filter(([name]) => name.startsWith("x-ratelimit-")));
+const requestCount = (server: TestServer) => (server.runtime.database.sqlite.query("select count(*) as n from requests").get() as { n: number }).n;
+
+describe("per-key requests per minute", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock, yaml: `rate_limits: { rpm: 5 }\n${DEFAULT_TEST_YAML}` });
+  });
+  afterAll(() => server.stop());
+
+  test("rpm 2: two requests pass with OpenAI's headers, the third is 429 with retry-after; 30 s later one more passes", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 2 });
+    const first = await v1(server, key.key, "POST", "/chat/completions", chat());
+    expect(first.status).toBe(200);
+    expect(ratelimit(first)).toEqual({ "x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "30s" });
+    const second = await v1(server, key.key, "POST", "/chat/completions", chat());
+    expect(ratelimit(second)).toMatchObject({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m0s" });
+
+    const before = requestCount(server);
+    const refused = await v1(server, key.key, "POST", "/chat/completions", chat());
+    expectError(refused, 429, "rate_limit_exceeded");
+    expect(refused.headers.get("retry-after")).toBe("30");
+    expect(ratelimit(refused)).toMatchObject({ "x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "0" });
+    expect(requestCount(server)).toBe(before); // a refusal records and charges nothing
+    expect(server.runtime.credits.openHolds()).toBe(0);
+
+    clock.advance(29_000);
+    expect((await v1(server, key.key, "POST", "/chat/completions", chat())).headers.get("retry-after")).toBe("1");
+    clock.advance(1_000);
+    expect((await v1(server, key.key, "POST", "/chat/completions", chat())).status).toBe(200);
+  });
+
+  test("the headers come on streamed answers and on embeddings too", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 10 });
+    const streamed = await v1(server, key.key, "POST", "/chat/completions", chat("cheap", { stream: true }));
+    expect(streamed.status).toBe(200);
+    expect(ratelimit(streamed)["x-ratelimit-limit-requests"]).toBe("10");
+    const embedded = await v1(server, key.key, "POST", "/embeddings", { model: "text-embedding-3-small", input: "x" });
+    expect(ratelimit(embedded)).toMatchObject({ "x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "8" });
+  });
+
+  test("a request admitted under the limit but refused for credits (402) still carries the headers", async () => {
+    const { key } = projectWithKey(server, 0, { rpm: 4 });
+    const refused = await v1(server, key.key, "POST", "/chat/completions", chat("gpt-4o"));
+    expectError(refused, 402, "insufficient_credits");
+    expect(ratelimit(refused)["x-ratelimit-limit-requests"]).toBe("4");
+  });
+
+  test("each key has its own budget: exhausting one key leaves its sibling alone", async () => {
+    const { project, key } = projectWithKey(server, 5, { rpm: 1 });
+    const sibling = server.createKey({ project: project.name, rpm: 1 });
+    expect((await v1(server, key.key, "POST", "/chat/completions", chat())).status).toBe(200);
+    expect((await v1(server, key.key, "POST", "/chat/completions", chat())).status).toBe(429);
+    expect((await v1(server, sibling.key, "POST", "/chat/completions", chat())).status).toBe(200);
+  });
+
+  test("the official openai SDK surfaces the 429 as RateLimitError", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 1 });
+    const client = new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 });
+    await client.chat.completions.create(chat());
+    const error = await client.chat.completions.create(chat()).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    const rateError = error as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(rateError.status).toBe(429);
+    expect(rateError.code).toBe("rate_limit_exceeded");
+    expect(rateError.headers.get("retry-after")).toBe("60");
+  });
+});
+
+describe("per-key tokens per minute", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+  });
+  afterAll(() => server.stop());
+
+  test("a request reserves prompt + max_tokens; over tpm → 429 with the -tokens trio; a minute later it passes", async () => {
+    const { key } = projectWithKey(server, 5, { tpm: 100 });
+    const first = await v1(server, key.key, "POST", "/chat/completions", chat("cheap", { max_tokens: 60 }));
+    expect(first.status).toBe(200);
+    const headers = ratelimit(first);
+    expect(headers["x-ratelimit-limit-tokens"]).toBe("100");
+    expect(Number(headers["x-ratelimit-remaining-tokens"])).toBeLessThan(40);
+    expect(headers["x-ratelimit-reset-tokens"]).toMatch(/^\d+s$/);
+    expect(headers["x-ratelimit-limit-requests"]).toBeUndefined(); // no rpm set, none defaulted
+
+    const refused = await v1(server, key.key, "POST", "/chat/completions", chat("cheap", { max_tokens: 60 }));
+    expectError(refused, 429, "rate_limit_exceeded");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(ratelimit(refused)["x-ratelimit-limit-tokens"]).toBe("100");
+
+    clock.advance(60_000);
+    expect((await v1(server, key.key, "POST", "/chat/completions", chat("cheap", { max_tokens: 60 }))).status).toBe(200);
+  });
+
+  test("a key without limits and no project default gets no x-ratelimit headers", async () => {
+    const { key } = projectWithKey(server);
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))).toEqual({});
+  });
+});
+
+describe("project defaults from config and changes through the admin API", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock, yaml: `rate_limits: { rpm: 3, tpm: 100000 }\n${DEFAULT_TEST_YAML}` });
+  });
+  afterAll(() => server.stop());
+
+  test("a key without limits of its own gets the config's rpm and tpm; /v1/key shows them", async () => {
+    const { key } = projectWithKey(server);
+    const result = await v1(server, key.key, "POST", "/chat/completions", chat());
+    expect(ratelimit(result)).toMatchObject({ "x-ratelimit-limit-requests": "3", "x-ratelimit-limit-tokens": "100000" });
+    expect((await v1(server, key.key, "GET", "/key")).body.data.rate_limit).toEqual({ requests_per_minute: 3, tokens_per_minute: 100000 });
+    for (let i = 0; i < 2; i++) await v1(server, key.key, "POST", "/chat/completions", chat());
+    expectError(await v1(server, key.key, "POST", "/chat/completions", chat()), 429, "rate_limit_exceeded");
+  });
+
+  test("a key's own limit wins over the default; PATCH changes it at once; PATCH null returns to the default", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 50 });
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))["x-ratelimit-limit-requests"]).toBe("50");
+    const patched = await adminApi(server, "PATCH", `/keys/${key.id}`, { rpm: 7, tpm: 9000 });
+    expect(patched.body).toMatchObject({ rpm: 7, tpm: 9000 });
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))).toMatchObject({ "x-ratelimit-limit-requests": "7", "x-ratelimit-limit-tokens": "9000" });
+    await adminApi(server, "PATCH", `/keys/${key.id}`, { rpm: null });
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))["x-ratelimit-limit-requests"]).toBe("3");
+  });
+});
+
+describe("failed authentications per client IP", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+  });
+  afterAll(() => server.stop());
+
+  const guess = () => v1(server, generateKey("live"), "GET", "/models");
+
+  test("20 failures a minute are 401; the 21st attempt is 429 with retry-after; the bucket refills over the minute", async () => {
+    const { key: known } = projectWithKey(server);
+    expect((await v1(server, known.key, "GET", "/models")).status).toBe(200); // used from this IP before the block
+
+    for (let i = 0; i < 20; i++) expect((await guess()).body).toEqual(INVALID_KEY);
+    const blocked = await guess();
+    expectError(blocked, 429, "rate_limit_exceeded");
+    expect(blocked.headers.get("retry-after")).toBe("3");
+
+    // The client that keeps working from this IP is not slowed by its noisy neighbour…
+    expect((await v1(server, known.key, "POST", "/chat/completions", chat())).status).toBe(200);
+    // …but a key this IP has not used successfully waits too: otherwise 429-versus-200 would
+    // tell a blocked guesser which of its candidate keys are real.
+    const { key: unseen } = projectWithKey(server);
+    expectError(await v1(server, unseen.key, "GET", "/models"), 429, "rate_limit_exceeded");
+    expectError(await v1(server, null, "GET", "/models"), 429, "rate_limit_exceeded");
+
+    clock.advance(3_000); // one attempt's worth refills
+    expect((await guess()).status).toBe(401);
+    expect((await guess()).status).toBe(429);
+    clock.advance(60_000);
+    expect((await v1(server, unseen.key, "GET", "/models")).status).toBe(200);
+  });
+
+  test("other IPs are not slowed while one IP is blocked", async () => {
+    for (let i = 0; i < 25; i++) await guess(); // 127.0.0.1 is blocked again
+    expect((await guess()).status).toBe(429);
+    const { key } = projectWithKey(server);
+    const now = clock.now();
+    expect(server.runtime.auth.authenticate(key.key, "203.0.113.7", now).id).toBe(key.id);
+    const other = (() => {
+      try {
+        server.runtime.auth.authenticate(generateKey("live"), "203.0.113.8", now);
+      } catch (error) {
+        return error as ApiError;
+      }
+    })();
+    expect(other).toBeInstanceOf(ApiError);
+    expect(other!.code).toBe("invalid_api_key");
+  });
+
+  test("a key last used from another IP does not open the block for this one", async () => {
+    clock.advance(60_000);
+    const { key } = projectWithKey(server);
+    server.runtime.auth.authenticate(key.key, "203.0.113.9", clock.now());
+    for (let i = 0; i < 21; i++) await guess();
+    expectError(await v1(server, key.key, "GET", "/models"), 429, "rate_limit_exceeded");
+  });
+});
