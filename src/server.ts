@@ -7,6 +7,7 @@ import { handleCredits, handleKeyInfo, handleUsage } from "./api/account";
 import { handleChatCompletion } from "./api/chat";
 import { handleEmbeddings } from "./api/embeddings";
 import { handleGetModel, handleListModels } from "./api/models";
+import { SANE_REQUEST_ID } from "./api/request-context";
 import { ApiError, toApiError } from "./shared/errors";
 import type { Runtime } from "./runtime";
 
@@ -33,7 +34,9 @@ export function buildApp(runtime: Runtime, options: AppOptions) {
       if (apiError.status >= 500 && !(error instanceof ApiError)) {
         runtime.logger.error("unhandled error", { path: new URL(request.url).pathname, error: String(error) });
       }
-      return apiError.toResponse();
+      // Errors carry the client's request id too, so a failed call can be found in the logs.
+      const requestId = request.headers.get("x-request-id");
+      return apiError.toResponse(requestId && SANE_REQUEST_ID.test(requestId) ? { "x-request-id": requestId } : undefined);
     })
     .get("/health", () => ({ status: "ok" }))
     .get("/metrics", () => new Response(runtime.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }))

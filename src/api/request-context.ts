@@ -16,7 +16,7 @@ export interface RequestContext {
   startedMs: number;
 }
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function clientIp(request: Request, server: Server<unknown> | null | undefined): string {
   return server?.requestIP(request)?.address ?? "unknown";

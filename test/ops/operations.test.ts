@@ -71,6 +71,9 @@ describe("logs", () => {
     expect(line).toMatchObject({ project: "ops", model: "priced", provider: "sim", status: 200, env: "live" });
     expect(line.key).toMatch(/^pr-live-[a-z0-9]{4}…[a-z0-9]{4}$/);
     for (const field of ["request_id", "input_tokens", "output_tokens", "cost_usd", "latency_ms"]) expect(line).toHaveProperty(field);
+    const failed = await fetch(`${running!.url}/v1/models`, { headers: { "x-request-id": "client-req-456" } });
+    expect(failed.status).toBe(401);
+    expect(failed.headers.get("x-request-id")).toBe("client-req-456");
   });
 
   test("at debug level, no line ever holds a pr- key or the provider secret", async () => {
