@@ -36,6 +36,9 @@ chown -R "$USER_ID:$USER_ID" "$ROOTFS/data"
 mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
 cleanup() {
   [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
+  # The server runs under chroot in a child of that subshell: stop it by its user too.
+  pkill -TERM -u "$USER_ID" -f "parrotrouter serve" 2>/dev/null || true
+  sleep 0.3
   wait 2>/dev/null || true
   umount "$ROOTFS/proc" 2>/dev/null || true
 }
@@ -44,7 +47,7 @@ trap cleanup EXIT
 in_root() {
   chroot --userspec="$USER_ID:$USER_ID" "$ROOTFS" /usr/bin/env -i HOME=/data PATH=/usr/local/bin:/usr/bin:/bin \
     PARROTROUTER_CONFIG=/etc/parrotrouter/config.yaml PARROTROUTER_ADMIN_TOKEN=rootfs-admin-token PORT="$PORT" \
-    sh -c "cd /data && $*"
+    sh -c "cd /data && exec $*"
 }
 
 in_root parrotrouter check-config >/dev/null
