@@ -13,7 +13,7 @@ export interface DayBar {
 
 const WIDTH = 720;
 const HEIGHT = 220;
-const PAD = { top: 16, right: 8, bottom: 24, left: 64 };
+const PAD = { top: 16, right: 8, bottom: 24, left: 84 }; // room for a nine-digit USD label
 
 export function spendChart(bars: DayBar[]): SafeHtml {
   const totalNanoUsd = bars.reduce((sum, bar) => sum + bar.costNanoUsd, 0);
