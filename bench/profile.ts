@@ -1,5 +1,5 @@
 // `bun bench/profile.ts`: runs ParrotRouter from source under `bun --cpu-prof` behind the fake
-// upstream, drives BENCH_SECONDS (default 10) of 64-connection load (BENCH_STREAM=1: streams),
+// upstream, drives BENCH_SECONDS (default 10) of load at BENCH_CONNECTIONS (default 64; BENCH_STREAM=1: streams),
 // and leaves the profile (.cpuprofile and grep-friendly .md) in bench/profiles/ (git-ignored).
 
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -20,7 +20,7 @@ try {
   const router = await startRouter("parrotrouter (source, profiled)", profiled, config, key);
   const result = process.env.BENCH_STREAM
     ? await runStreams({ url: router.url, headers: authHeaders(key), body: STREAM_BODY, seconds })
-    : await runLoad({ url: router.url, headers: authHeaders(key), body: REQUEST_BODY, connections: 64, seconds });
+    : await runLoad({ url: router.url, headers: authHeaders(key), body: REQUEST_BODY, connections: Number(process.env.BENCH_CONNECTIONS ?? 64), seconds });
   console.log(`${result.requests} requests, ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(3)} ms; profile in ${profiles}`);
 } finally {
   await stopAll();

@@ -1,8 +1,9 @@
 // `npm run bench`: ParrotRouter (the compiled binary, every feature on) against a bare
-// pass-through, side by side on 127.0.0.1 behind the same fake upstream, then the same with a
-// database of 100k keys and 1M usage rows. Writes bench/RESULTS.md.
-// Knobs: BENCH_SECONDS (per run, default 10; 2 is the quick mode), BENCH_STARTS (start-up
-// trials, default 5), BENCH_SEED_KEYS / BENCH_SEED_ROWS, BENCH_OUT (results file).
+// pass-through, side by side on 127.0.0.1 behind the same fake upstream, plus a second
+// ParrotRouter whose database holds 100k keys and 1M usage rows. Writes bench/RESULTS.md.
+// Knobs: BENCH_SECONDS (per run, default 10; 2 is the quick mode), BENCH_ROUNDS (rounds of
+// every target back to back, default 3; figures are medians), BENCH_STARTS (start-up trials,
+// default 5), BENCH_SEED_KEYS / BENCH_SEED_ROWS, BENCH_STREAM_GAP_MS, BENCH_OUT.
 
 import { Database } from "bun:sqlite";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,16 +16,20 @@ import { authHeaders, BINARY, createLiveKey, REQUEST_BODY, ROOT, startBaseline, 
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const WARMUP_SECONDS = Math.max(1, Math.round(SECONDS / 5));
 const STARTS = Number(env.BENCH_STARTS ?? 5);
 const SEED_KEYS = Number(env.BENCH_SEED_KEYS ?? 100_000);
 const SEED_ROWS = Number(env.BENCH_SEED_ROWS ?? 1_000_000);
 const OUT = env.BENCH_OUT ?? join(import.meta.dir, "RESULTS.md");
 const log = (line: string) => console.error(`[bench] ${line}`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-// ---- measurements ------------------------------------------------------------------------
+// ---- one measured run --------------------------------------------------------------------
 
 interface Measured extends LoadResult {
+  /** Requests of the warm-up before the measured run (they leave usage rows too). */
+  warmupRequests: number;
   cpuMsPerRequest: number;
   /** CPU of the fake upstream and of this process (the load generator), per request. */
   harnessCpuMsPerRequest: number;
@@ -32,14 +37,12 @@ interface Measured extends LoadResult {
   otherCores: number;
   /** Highest VmRSS sampled during the run. */
   maxRssMb: number;
-  /** VmHWM after the run: the process's peak so far. */
-  peakRssMb: number;
 }
 
-type Scenario = { id: string; title: string; run: (target: Target, seconds: number) => Promise<LoadResult> };
+type Scenario = { id: "c64" | "c1" | "ttfb"; title: string; run: (target: Target, seconds: number) => Promise<LoadResult> };
 
 async function measure(target: Target, upstream: Target, scenario: Scenario): Promise<Measured> {
-  await scenario.run(target, WARMUP_SECONDS);
+  const warmup = await scenario.run(target, WARMUP_SECONDS);
   const cpu = () => ({ target: cpuMs(target.pid), harness: cpuMs(upstream.pid) + cpuMs(process.pid), machine: machineCpuMs() });
   const before = cpu();
   let maxRssMb = memoryMb(target.pid).rss;
@@ -47,18 +50,18 @@ async function measure(target: Target, upstream: Target, scenario: Scenario): Pr
   const result = await scenario.run(target, SECONDS);
   clearInterval(sampler);
   const after = cpu();
-  const memory = memoryMb(target.pid);
   const requests = Math.max(result.requests, 1);
   const targetMs = after.target - before.target;
   const harnessMs = after.harness - before.harness;
   const wallMs = (after.machine.total - before.machine.total) / availableParallelism();
   return {
     ...result,
+    failures: result.failures + warmup.failures,
+    warmupRequests: warmup.requests,
     cpuMsPerRequest: targetMs / requests,
     harnessCpuMsPerRequest: harnessMs / requests,
     otherCores: Math.max(0, after.machine.busy - before.machine.busy - targetMs - harnessMs) / wallMs,
-    maxRssMb: Math.max(maxRssMb, memory.rss),
-    peakRssMb: memory.peak,
+    maxRssMb: Math.max(maxRssMb, memoryMb(target.pid).rss),
   };
 }
 
@@ -73,7 +76,6 @@ async function startupTrials(name: string, config: string, key: string) {
     idleRssMb.push(memoryMb(router.pid).rss);
     await router.stop();
   }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   return { startMs: median(startMs), worstStartMs: Math.max(...startMs), idleRssMb: median(idleRssMb) };
 }
 
@@ -103,39 +105,47 @@ async function main(): Promise<boolean> {
     const seedSeconds = (performance.now() - seedStarted) / 1000;
     const seededConfig = writeConfig(work, "seeded", seededDb, upstream.port);
 
-    log("start-up trials");
+    log(`start-up trials (${STARTS} each)`);
     const startup = { empty: await startupTrials("router", emptyConfig, key), seeded: await startupTrials("router-seeded", seededConfig, key) };
 
     const router = await startRouter("parrotrouter", BINARY, emptyConfig, key);
-    const seeded = await startRouter("parrotrouter (100k keys, 1M rows)", BINARY, seededConfig, key);
+    const seeded = await startRouter("parrotrouter, seeded database", BINARY, seededConfig, key);
     await Bun.sleep(1000);
     const idle = { empty: memoryMb(router.pid).rss, seeded: memoryMb(seeded.pid).rss };
 
     const headers = authHeaders(key);
     const scenarios: Scenario[] = [
-      { id: "c64", title: "non-streaming, 64 connections", run: (t, seconds) => runLoad({ url: t.url, headers, body: REQUEST_BODY, connections: 64, seconds }) },
-      { id: "c1", title: "non-streaming, 1 connection", run: (t, seconds) => runLoad({ url: t.url, headers, body: REQUEST_BODY, connections: 1, seconds }) },
-      { id: "ttfb", title: "streaming, 1 connection: time to first byte", run: (t, seconds) => runStreams({ url: t.url, headers, body: STREAM_BODY, seconds }) },
+      { id: "c64", title: "non-streaming, 64 connections", run: (t, s) => runLoad({ url: t.url, headers, body: REQUEST_BODY, connections: 64, seconds: s }) },
+      { id: "c1", title: "non-streaming, 1 connection", run: (t, s) => runLoad({ url: t.url, headers, body: REQUEST_BODY, connections: 1, seconds: s }) },
+      { id: "ttfb", title: "streaming, 1 connection (latency = time to first byte)", run: (t, s) => runStreams({ url: t.url, headers, body: STREAM_BODY, seconds: s }) },
     ];
+    // Every target runs each scenario once per round, back to back, so a noisy spell on the
+    // shared machine hits all three alike; the report takes medians over the rounds.
     const targets = [baseline, router, seeded];
-    const results: Record<string, Record<string, Measured>> = {};
-    for (const scenario of scenarios) {
-      results[scenario.id] = {};
-      for (const target of targets) {
-        log(`${scenario.title}: ${target.name}`);
-        results[scenario.id]![target.name] = await measure(target, upstream.target, scenario);
+    const runs: Measured[][][] = scenarios.map(() => targets.map(() => []));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [s, scenario] of scenarios.entries()) {
+        for (const [t, target] of targets.entries()) {
+          log(`round ${round}/${ROUNDS}, ${scenario.title}: ${target.name}`);
+          runs[s]![t]!.push(await measure(target, upstream.target, scenario));
+        }
       }
     }
+    const peakRssMb = { empty: memoryMb(router.pid).peak, seeded: memoryMb(seeded.pid).peak };
     await router.stop();
     await seeded.stop();
 
     // Every answered request left its usage row, and the ledger still adds up.
     const db = new Database(emptyDb, { readonly: true });
     const usageRows = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests WHERE status = 200").get()!.n;
-    const ledgerOk = db.query<{ ok: number }, []>("SELECT (SELECT balance_nano_usd FROM projects WHERE name = 'bench') = (SELECT sum(amount_nano_usd) FROM ledger_entries l JOIN projects p ON p.id = l.project_id WHERE p.name = 'bench') AS ok").get()!.ok === 1;
+    const ledgerOk =
+      db.query<{ ok: number }, []>(
+        "SELECT (SELECT balance_nano_usd FROM projects WHERE name = 'bench') = (SELECT sum(amount_nano_usd) FROM ledger_entries WHERE project_id = (SELECT id FROM projects WHERE name = 'bench')) AS ok",
+      ).get()!.ok === 1;
     db.close();
+    const answered = runs.reduce((sum, byTarget) => sum + byTarget[1]!.reduce((n, m) => n + m.requests + m.warmupRequests, 0), 0);
 
-    const report = renderReport({ scenarios, results, names: targets.map((t) => t.name), startup, idle, usageRows, ledgerOk, seedSeconds });
+    const report = renderReport({ scenarios, runs, names: targets.map((t) => t.name), startup, idle, peakRssMb, usageRows, answered, ledgerOk, seedSeconds });
     writeReport(report.markdown);
     console.log(report.markdown);
     return report.healthy;
@@ -149,11 +159,14 @@ async function main(): Promise<boolean> {
 
 interface ReportInput {
   scenarios: Scenario[];
-  results: Record<string, Record<string, Measured>>;
+  /** runs[scenario][target][round] */
+  runs: Measured[][][];
   names: string[];
   startup: Record<"empty" | "seeded", { startMs: number; worstStartMs: number; idleRssMb: number }>;
   idle: Record<"empty" | "seeded", number>;
+  peakRssMb: Record<"empty" | "seeded", number>;
   usageRows: number;
+  answered: number;
   ledgerOk: boolean;
   seedSeconds: number;
 }
@@ -161,60 +174,96 @@ interface ReportInput {
 const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
 function renderReport(input: ReportInput): { markdown: string; healthy: boolean } {
-  const { results, startup, idle } = input;
-  const [base, pr, seeded] = input.names as [string, string, string];
+  const { runs, startup, idle } = input;
+  const BASE = 0;
+  const PR = 1;
+  const SEEDED = 2;
+  const index = (id: Scenario["id"]) => input.scenarios.findIndex((s) => s.id === id);
+  /** Median over rounds of one figure of one target. */
+  const m = (id: Scenario["id"], target: number, pick: (r: Measured) => number) => median(runs[index(id)]![target]!.map(pick));
+  /** Median over rounds of a figure of `a` against `b` measured in the same round. */
+  const vs = (id: Scenario["id"], a: number, b: number, pick: (r: Measured) => number, compare: (x: number, y: number) => number) =>
+    median(runs[index(id)]![a]!.map((run, round) => compare(pick(run), pick(runs[index(id)]![b]![round]!))));
+  const ratio = (x: number, y: number) => x / y;
+  const diff = (x: number, y: number) => x - y;
+  const rps = (r: Measured) => r.rps;
+  const p50 = (r: Measured) => r.p50Ms;
+
   const lines: string[] = [];
-  lines.push(`Generated ${new Date().toISOString()} by \`${env.BENCH_SECONDS ? `BENCH_SECONDS=${env.BENCH_SECONDS} ` : ""}npm run bench\` (${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up).`);
-  lines.push(`Machine: ${describeMachine()}. Shared and noisy: compare the ratios, which were measured side by side in this run.`);
+  const quick = env.BENCH_SECONDS ? `BENCH_SECONDS=${env.BENCH_SECONDS} ` : "";
+  lines.push(`Generated ${new Date().toISOString()} by \`${quick}npm run bench\`: ${ROUNDS} rounds, each target ${SECONDS} s per scenario after ${WARMUP_SECONDS} s of warm-up; figures are medians over the rounds.`);
   lines.push("");
-  lines.push("ParrotRouter is the compiled `./parrotrouter` with every feature on: a `pr-live` key made by the CLI, auth, credit hold, charge, usage row and hourly rollup in SQLite (WAL) for every request. Its log level is `warn`, so the one JSON line per request is not written: otherwise stdout logging, not routing, dominates.");
-  lines.push(`The baseline (\`bench/baseline.ts\`) is a bare Bun.serve + fetch pass-through. Both sit in front of the same fake OpenAI upstream (\`bench/upstream.ts\`). Load: autocannon ${autocannonVersion()} (keep-alive, closed loop) for non-streaming; a sequential fetch client for streams (upstream chunks ${env.BENCH_STREAM_GAP_MS ?? 5} ms apart, TTFB = first body chunk).`);
+  lines.push(`Machine: ${describeMachine()}. Shared and noisy (see "other load"): compare the ratios, measured side by side in each round.`);
   lines.push("");
-  lines.push("| scenario | target | req/s | p50 ms | p99 ms | target CPU ms/req | upstream + load generator CPU ms/req | other load (cores) | max RSS during run MB | failures |");
+  lines.push(
+    "ParrotRouter is the compiled `./parrotrouter` with every feature on: a `pr-live` key made by the CLI, auth, credit hold, charge, usage row and hourly rollup in SQLite (WAL) for every request. " +
+      "Its log level is `warn`, so the one JSON line per request is not written (at `info` stdout logging, not routing, would dominate). " +
+      `The baseline (\`bench/baseline.ts\`) is a bare Bun.serve + fetch pass-through. Both sit in front of the same fake OpenAI upstream (\`bench/upstream.ts\`). ` +
+      `Load: autocannon ${autocannonVersion()} (keep-alive, closed loop) for non-streaming; a sequential fetch client for streams (upstream chunks ${env.BENCH_STREAM_GAP_MS ?? 5} ms apart, TTFB = first body chunk).`,
+  );
+  lines.push("");
+  lines.push("| scenario | target | req/s | p50 ms | p99 ms | target CPU ms/req | upstream + load generator CPU ms/req | other load (cores) | max RSS MB | failures |");
   lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   let failures = 0;
   for (const scenario of input.scenarios) {
-    for (const name of input.names) {
-      const m = results[scenario.id]![name]!;
-      failures += m.failures;
-      lines.push(`| ${scenario.title} | ${name} | ${f(m.rps, 0)} | ${f(m.p50Ms, 3)} | ${f(m.p99Ms, 3)} | ${f(m.cpuMsPerRequest, 3)} | ${f(m.harnessCpuMsPerRequest, 3)} | ${f(m.otherCores)} | ${f(m.maxRssMb, 1)} | ${m.failures} |`);
+    for (const [t, name] of input.names.entries()) {
+      const med = (pick: (r: Measured) => number) => m(scenario.id, t, pick);
+      const all = runs[index(scenario.id)]![t]!;
+      const failed = all.reduce((n, r) => n + r.failures, 0);
+      failures += failed;
+      lines.push(
+        `| ${scenario.title} | ${name} | ${f(med(rps), 0)} | ${f(med(p50), 3)} | ${f(med((r) => r.p99Ms), 3)} | ${f(med((r) => r.cpuMsPerRequest), 3)} | ` +
+          `${f(med((r) => r.harnessCpuMsPerRequest), 3)} | ${f(med((r) => r.otherCores))} | ${f(Math.max(...all.map((r) => r.maxRssMb)), 1)} | ${failed} |`,
+      );
     }
   }
+  const loadRss = (t: number) => Math.max(...runs[index("c64")]![t]!.map((r) => r.maxRssMb));
   lines.push("");
-  lines.push("| compiled binary | start → first answered chat request (median of " + STARTS + ", worst) | idle RSS MB | RSS under 64-connection load MB (VmHWM) |");
-  lines.push("|---|---:|---:|---:|");
-  lines.push(`| empty database | ${f(startup.empty.startMs, 0)} ms (${f(startup.empty.worstStartMs, 0)}) | ${f(idle.empty, 1)} | ${f(results.c64![pr]!.peakRssMb, 1)} |`);
-  lines.push(`| ${SEED_KEYS} keys, ${SEED_ROWS} usage rows (seeded in ${f(input.seedSeconds, 1)} s) | ${f(startup.seeded.startMs, 0)} ms (${f(startup.seeded.worstStartMs, 0)}) | ${f(idle.seeded, 1)} | ${f(results.c64![seeded]!.peakRssMb, 1)} |`);
+  lines.push(`| compiled binary | start → first answered chat request (median of ${STARTS}, worst) | idle RSS MB | RSS under 64-connection load MB | peak RSS (VmHWM) MB |`);
+  lines.push("|---|---:|---:|---:|---:|");
+  lines.push(`| empty database | ${f(startup.empty.startMs, 0)} ms (${f(startup.empty.worstStartMs, 0)}) | ${f(idle.empty, 1)} | ${f(loadRss(PR), 1)} | ${f(input.peakRssMb.empty, 1)} |`);
+  lines.push(
+    `| ${SEED_KEYS} keys, ${SEED_ROWS} usage rows (seeded in ${f(input.seedSeconds, 1)} s) | ${f(startup.seeded.startMs, 0)} ms (${f(startup.seeded.worstStartMs, 0)}) | ${f(idle.seeded, 1)} | ${f(loadRss(SEEDED), 1)} | ${f(input.peakRssMb.seeded, 1)} |`,
+  );
   lines.push("");
-  lines.push(`Check: ${input.usageRows} usage rows written by the empty-database instance; its ledger sum ${input.ledgerOk ? "equals" : "DOES NOT equal"} the cached balance.`);
+  lines.push(`Check: the empty-database instance answered ${input.answered} measured and warm-up requests (plus probes) and wrote ${input.usageRows} usage rows; its ledger sum ${input.ledgerOk ? "equals" : "DOES NOT equal"} the cached balance.`);
   lines.push("");
 
-  const r = (id: string, name: string) => results[id]![name]!;
-  const worse = (a: number, b: number, higherIsBetter: boolean) => (higherIsBetter ? (b - a) / b : (a - b) / b) * 100;
-  const seededFigures: [string, number, number, boolean][] = [
-    ["req/s at 64 connections", r("c64", seeded).rps, r("c64", pr).rps, true],
-    ["p50 at 1 connection", r("c1", seeded).p50Ms, r("c1", pr).p50Ms, false],
-    ["stream TTFB p50", r("ttfb", seeded).p50Ms, r("ttfb", pr).p50Ms, false],
-    ["idle RSS", idle.seeded, idle.empty, false],
-    ["RSS under load", r("c64", seeded).peakRssMb, r("c64", pr).peakRssMb, false],
-    ["start → first answer", startup.seeded.startMs, startup.empty.startMs, false],
+  // Seeded against empty, per round; "worse" is positive.
+  const worsePct = (higherIsBetter: boolean) => (x: number, y: number) => (higherIsBetter ? (y - x) / y : (x - y) / y) * 100;
+  const seededFigures: [string, number][] = [
+    ["req/s at 64 connections", vs("c64", SEEDED, PR, rps, worsePct(true))],
+    ["p50 at 1 connection", vs("c1", SEEDED, PR, p50, worsePct(false))],
+    ["stream TTFB p50", vs("ttfb", SEEDED, PR, p50, worsePct(false))],
+    ["idle RSS", worsePct(false)(idle.seeded, idle.empty)],
+    ["RSS under load", worsePct(false)(loadRss(SEEDED), loadRss(PR))],
+    ["start → first answer", worsePct(false)(startup.seeded.startMs, startup.empty.startMs)],
   ];
-  const worst = seededFigures.reduce((w, [label, a, b, higher]) => (worse(a, b, higher) > w.pct ? { label, pct: worse(a, b, higher) } : w), { label: "none", pct: -Infinity });
+  const worst = seededFigures.reduce((w, figure) => (figure[1] > w[1] ? figure : w));
+  const throughput = vs("c64", PR, BASE, rps, ratio);
+  const addedP50 = vs("c1", PR, BASE, p50, diff);
+  const addedTtfb = vs("ttfb", PR, BASE, p50, diff);
   const targets: [string, string, boolean][] = [
-    ["throughput at 64 connections ≥ 0.75 × pass-through", `${f(r("c64", pr).rps / r("c64", base).rps)} ×`, r("c64", pr).rps >= 0.75 * r("c64", base).rps],
-    ["added p50 at 1 connection ≤ 0.15 ms", `${f(r("c1", pr).p50Ms - r("c1", base).p50Ms, 3)} ms`, r("c1", pr).p50Ms - r("c1", base).p50Ms <= 0.15],
-    ["streaming TTFB p50 within 1 ms of pass-through", `${f(r("ttfb", pr).p50Ms - r("ttfb", base).p50Ms, 3)} ms`, r("ttfb", pr).p50Ms - r("ttfb", base).p50Ms <= 1],
+    ["throughput at 64 connections ≥ 0.75 × pass-through", `${f(throughput)} ×`, throughput >= 0.75],
+    ["added p50 at 1 connection ≤ 0.15 ms", `+${f(addedP50, 3)} ms`, addedP50 <= 0.15],
+    ["streaming TTFB p50 within 1 ms of pass-through", `+${f(addedTtfb, 3)} ms`, addedTtfb <= 1],
     ["idle RSS ≤ 80 MB", `${f(idle.empty, 1)} MB`, idle.empty <= 80],
-    ["RSS under load ≤ 150 MB", `${f(r("c64", pr).peakRssMb, 1)} MB`, r("c64", pr).peakRssMb <= 150],
+    ["RSS under load ≤ 150 MB", `${f(loadRss(PR), 1)} MB`, loadRss(PR) <= 150],
     ["start → first answered request ≤ 200 ms", `${f(startup.empty.startMs, 0)} ms`, startup.empty.startMs <= 200],
-    ["100k keys + 1M rows: no figure worse by > 10 %", `worst: ${worst.label} ${f(worst.pct, 1)} %`, worst.pct <= 10],
+    ["100k keys + 1M rows: no figure worse by > 10 %", `worst: ${worst[0]} ${f(worst[1], 1)} %`, worst[1] <= 10],
   ];
   lines.push("| target (every feature on) | measured | |");
   lines.push("|---|---:|---|");
   for (const [label, value, met] of targets) lines.push(`| ${label} | ${value} | ${met ? "met" : "**missed**"} |`);
   lines.push("");
-  lines.push("ParrotRouter / pass-through in this run: " + input.scenarios.map((s) => `${s.id} req/s ${f(r(s.id, pr).rps / r(s.id, base).rps)} ×, CPU/req ${f(r(s.id, pr).cpuMsPerRequest / r(s.id, base).cpuMsPerRequest)} ×`).join("; ") + ".");
-  return { markdown: lines.join("\n"), healthy: failures === 0 && input.ledgerOk };
+  lines.push(`Seeded against empty database, per round (positive = worse): ${seededFigures.map(([label, pct]) => `${label} ${f(pct, 1)} %`).join("; ")}.`);
+  lines.push("");
+  lines.push(
+    "ParrotRouter / pass-through, per round: " +
+      input.scenarios.map((s) => `${s.id}: req/s ${f(vs(s.id, PR, BASE, rps, ratio))} ×, CPU per request ${f(vs(s.id, PR, BASE, (r) => r.cpuMsPerRequest, ratio))} ×`).join("; ") +
+      ".",
+  );
+  return { markdown: lines.join("\n"), healthy: failures === 0 && input.ledgerOk && input.usageRows >= input.answered };
 }
 
 function autocannonVersion(): string {
@@ -228,7 +277,8 @@ function writeReport(markdown: string): void {
   const previous = existsSync(OUT) ? readFileSync(OUT, "utf8") : `# Benchmark results\n\n${startMark}\n${endMark}\n`;
   const from = previous.indexOf(startMark);
   const to = previous.indexOf(endMark);
-  const next = from === -1 || to === -1 ? `${previous}\n${startMark}\n${markdown}\n${endMark}\n` : `${previous.slice(0, from + startMark.length)}\n${markdown}\n${previous.slice(to)}`;
+  const next =
+    from === -1 || to === -1 ? `${previous}\n${startMark}\n${markdown}\n${endMark}\n` : `${previous.slice(0, from + startMark.length)}\n${markdown}\n${previous.slice(to)}`;
   writeFileSync(OUT, next);
 }
 

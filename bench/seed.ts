@@ -1,6 +1,7 @@
 // Fills a copy of the benchmark database the way a busy installation looks: `keys` extra keys
 // over 1,000 projects and `rows` past requests (usage rows, with their ledger charges and
-// hourly rollups) from the last week, by direct SQL in one transaction.
+// hourly rollups) from the last week, by direct SQL in one transaction. The tables' own
+// indexes are dropped during the load and rebuilt from their recorded SQL (much faster).
 
 import { Database } from "bun:sqlite";
 
@@ -11,6 +12,10 @@ const WEEK_MS = 7 * 24 * HOUR_MS;
 export function seedDatabase(path: string, keys: number, rows: number): void {
   const db = new Database(path);
   db.exec("PRAGMA synchronous = OFF");
+  db.exec("PRAGMA cache_size = -262144"); // 256 MB
+  const indexes = db
+    .query<{ name: string; sql: string }, []>("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('api_keys', 'requests', 'ledger_entries', 'usage_hourly')")
+    .all();
   const now = Date.now();
   const insertProject = db.prepare("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES (?, ?, ?, ?)");
   const insertGrant = db.prepare("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES (?, 'grant', ?, 'seed', ?)");
@@ -25,22 +30,24 @@ export function seedDatabase(path: string, keys: number, rows: number): void {
   const grantNanoUsd = 5_000_000_000;
 
   db.transaction(() => {
+    for (const index of indexes) db.exec(`DROP INDEX "${index.name}"`);
     for (let p = 0; p < PROJECTS; p++) {
       insertProject.run(`seed_project_${p}`, `seed-${p}`, grantNanoUsd, now - WEEK_MS);
       insertGrant.run(`seed_project_${p}`, grantNanoUsd, now - WEEK_MS);
     }
-    const hasher = new Bun.CryptoHasher("sha256");
     for (let k = 0; k < keys; k++) {
-      const hash = hasher.update(`seed-key-${k}`).digest("hex");
+      const hash = Bun.CryptoHasher.hash("sha256", `seed-key-${k}`, "hex");
       insertKey.run(`seed_key_${k}`, `seed_project_${k % PROJECTS}`, hash, now - WEEK_MS);
     }
     for (let r = 0; r < rows; r++) {
       const key = r % Math.max(keys, 1);
       const project = `seed_project_${key % PROJECTS}`;
       const at = now - WEEK_MS + Math.floor((r / rows) * (WEEK_MS - HOUR_MS));
-      insertRequest.run(`req_seed_${r}`, project, `seed_key_${key}`, at);
-      insertCharge.run(project, `req_seed_${r}`, `seed_key_${key}`, at);
+      const id = `req_seed_${String(r).padStart(9, "0")}`; // ascending, like the server's time-ordered ids
+      insertRequest.run(id, project, `seed_key_${key}`, at);
+      insertCharge.run(project, id, `seed_key_${key}`, at);
     }
+    for (const index of indexes) db.exec(index.sql);
     // Rollups and cached balances agree with the rows, as the server keeps them.
     db.exec(
       `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)

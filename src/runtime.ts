@@ -73,6 +73,7 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
 
   const metrics = new Metrics();
   metrics.gauge("parrotrouter_open_holds", "Credit holds placed and not yet settled.", () => credits.openHolds());
+  metrics.gauge("parrotrouter_settlement_transactions_total", "Write transactions that settled requests (several requests share one under load).", () => credits.settlementTransactions(), "counter");
 
   const runtime: Runtime = {
     config,

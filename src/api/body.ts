@@ -6,6 +6,15 @@ import { ApiError } from "../shared/errors";
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  // With a content-length the HTTP framing already bounds the body: read it in one go,
+  // which skips a ReadableStream (the costliest part of a small request).
+  if (request.headers.has("content-length") && Number.isFinite(declared)) {
+    try {
+      return await request.text();
+    } catch {
+      throw new ApiError({ code: "invalid_request", message: "The request body could not be read" });
+    }
+  }
   if (!request.body) return "";
   const reader = request.body.getReader();
   const parts: Uint8Array[] = [];

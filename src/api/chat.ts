@@ -5,6 +5,7 @@ import type { Server } from "bun";
 import type { ModelConfig } from "../config/load";
 import { requireScope } from "../keys/permissions";
 import type { ChatResult, StreamChunk, Usage } from "../providers/types";
+import { followAbort } from "../shared/abort";
 import { ApiError, toApiError } from "../shared/errors";
 import { nanoToUsd, nanoToUsdString } from "../shared/money";
 import { estimatePromptTokens, estimateTextTokens } from "../shared/tokens";
@@ -61,8 +62,8 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   const clientWantsUsage = stream && (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
 
   // The upstream stops generating (and costing) as soon as the client goes away.
-  const abort = new AbortController();
-  const signal = AbortSignal.any([request.signal, abort.signal]);
+  const abort = followAbort(request.signal, new AbortController());
+  const signal = abort.signal;
   const forwarded = { ...body };
   for (const field of ROUTER_ONLY_FIELDS) delete forwarded[field];
 

@@ -230,15 +230,14 @@ function endFinish(runtime: Runtime, ctx: RequestContext, outcome: Outcome, fini
 }
 
 function recordMetrics(runtime: Runtime, outcome: Outcome, costNanoUsd: number, latencyMs: number, writeMs: number): void {
-  const { metrics } = runtime;
-  const model = outcome.model.name;
-  metrics.requests.inc({ endpoint: outcome.endpoint, model, provider: outcome.provider ?? "none", status: String(outcome.status) });
-  metrics.requestDuration.observe({ endpoint: outcome.endpoint, model }, latencyMs / 1000);
-  metrics.dbWrite.observe({}, writeMs / 1000);
-  if (outcome.usage.inputTokens) metrics.tokens.inc({ model, direction: "input" }, outcome.usage.inputTokens);
-  if (outcome.usage.outputTokens) metrics.tokens.inc({ model, direction: "output" }, outcome.usage.outputTokens);
-  if (outcome.usage.cachedInputTokens) metrics.tokens.inc({ model, direction: "cached_input" }, outcome.usage.cachedInputTokens);
-  if (costNanoUsd) metrics.cost.inc({ model }, nanoToUsd(costNanoUsd));
+  const series = runtime.metrics.finished(outcome.endpoint, outcome.model.name, outcome.provider ?? "none", outcome.status);
+  series.requests.value++;
+  series.duration.observe(latencyMs / 1000);
+  series.dbWrite.observe(writeMs / 1000);
+  series.inputTokens.value += outcome.usage.inputTokens;
+  series.outputTokens.value += outcome.usage.outputTokens;
+  series.cachedInputTokens.value += outcome.usage.cachedInputTokens;
+  if (costNanoUsd) series.cost.value += nanoToUsd(costNanoUsd);
 }
 
 export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 };

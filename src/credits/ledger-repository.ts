@@ -51,6 +51,37 @@ export interface Settled {
   balanceNanoUsd: number | null;
 }
 
+interface RollupSum {
+  projectId: string;
+  keyId: string;
+  model: string;
+  env: string;
+  hour: number;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costNanoUsd: number;
+}
+
+/** Adds one request to the group's sum for its hourly rollup row. */
+function addToRollup(rollups: Map<string, RollupSum>, record: RequestRecord, hour: number): void {
+  const id = `${record.projectId}\u0000${record.keyId}\u0000${record.model}\u0000${record.env}\u0000${hour}`;
+  const sum = rollups.get(id);
+  if (!sum) {
+    rollups.set(id, {
+      projectId: record.projectId, keyId: record.keyId, model: record.model, env: record.env, hour, requests: 1,
+      inputTokens: record.inputTokens, outputTokens: record.outputTokens, cachedInputTokens: record.cachedInputTokens, costNanoUsd: record.costNanoUsd,
+    });
+    return;
+  }
+  sum.requests++;
+  sum.inputTokens += record.inputTokens;
+  sum.outputTokens += record.outputTokens;
+  sum.cachedInputTokens += record.cachedInputTokens;
+  sum.costNanoUsd += record.costNanoUsd;
+}
+
 export class LedgerRepository {
   private readonly insertRequest;
   private readonly insertCharge;
@@ -82,9 +113,9 @@ export class LedgerRepository {
     );
     this.upsertRollup = sqlite.prepare<unknown, (string | number)[]>(
       `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)
-       VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (project_id, key_id, model, env, hour) DO UPDATE SET
-         requests = requests + 1,
+         requests = requests + excluded.requests,
          input_tokens = input_tokens + excluded.input_tokens,
          output_tokens = output_tokens + excluded.output_tokens,
          cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
@@ -104,7 +135,7 @@ export class LedgerRepository {
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
     this.settleTransaction = sqlite.transaction((settlement: Settlement) => this.write(settlement));
-    this.settleManyTransaction = sqlite.transaction((settlements: Settlement[]) => settlements.map((s) => this.write(s)));
+    this.settleManyTransaction = sqlite.transaction((settlements: Settlement[]) => this.writeMany(settlements));
   }
 
   /** The writes of one settlement; runs inside a transaction. */
@@ -116,7 +147,7 @@ export class LedgerRepository {
     );
     if (inserted.changes === 0) return { duplicate: true, balanceNanoUsd: null };
     this.upsertRollup.run(
-      record.projectId, record.keyId, record.model, record.env, hour,
+      record.projectId, record.keyId, record.model, record.env, hour, 1,
       record.inputTokens, record.outputTokens, record.cachedInputTokens, record.costNanoUsd,
     );
     if (!charge || record.costNanoUsd === 0) return { duplicate: false, balanceNanoUsd: null };
@@ -124,6 +155,54 @@ export class LedgerRepository {
     if (charged.changes === 0) return { duplicate: true, balanceNanoUsd: null };
     const row = this.addToBalance.get(-record.costNanoUsd, record.projectId);
     return { duplicate: false, balanceNanoUsd: row?.balance_nano_usd ?? null };
+  }
+
+  /**
+   * The writes of a group commit; runs inside a transaction. Each request still gets its own
+   * usage row and charge entry, but the group's rollups and balance changes are summed first
+   * and written once per rollup row and per project: fewer statements, same totals. Each
+   * request is told the balance right after its own charge, as if written one by one.
+   */
+  private writeMany(settlements: Settlement[]): Settled[] {
+    const results: Settled[] = [];
+    const rollups = new Map<string, RollupSum>();
+    const chargedBy = new Map<string, { delta: number; requests: number[] }>();
+    for (const [i, { record, hour, charge }] of settlements.entries()) {
+      const inserted = this.insertRequest.run(
+        record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
+        record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
+        record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
+      );
+      if (inserted.changes === 0) {
+        results.push({ duplicate: true, balanceNanoUsd: null });
+        continue;
+      }
+      addToRollup(rollups, record, hour);
+      if (!charge || record.costNanoUsd === 0) {
+        results.push({ duplicate: false, balanceNanoUsd: null });
+        continue;
+      }
+      const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
+      results.push({ duplicate: charged.changes === 0, balanceNanoUsd: null });
+      if (charged.changes === 0) continue;
+      const project = chargedBy.get(record.projectId) ?? { delta: 0, requests: [] };
+      project.delta -= record.costNanoUsd;
+      project.requests.push(i);
+      chargedBy.set(record.projectId, project);
+    }
+    for (const r of rollups.values()) {
+      this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
+    }
+    for (const [projectId, { delta, requests }] of chargedBy) {
+      const final = this.addToBalance.get(delta, projectId)?.balance_nano_usd;
+      if (final === undefined) continue;
+      let balance = final - delta;
+      for (const i of requests) {
+        balance -= settlements[i]!.record.costNanoUsd;
+        results[i] = { duplicate: false, balanceNanoUsd: balance };
+      }
+    }
+    return results;
   }
 
   /**

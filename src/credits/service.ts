@@ -59,6 +59,11 @@ export class CreditService {
     return this.open;
   }
 
+  /** Settlement write transactions so far (group commit: usually fewer than requests). */
+  settlementTransactions(): number {
+    return this.commits.transactions;
+  }
+
   /** Forget cached balances and spends (another process changed the database). */
   clearCaches(): void {
     this.balances.clear();
@@ -154,7 +159,7 @@ export class CreditService {
     const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
     try {
       const settlement = { record: { ...record, costNanoUsd }, hour: startOfUtcHour(record.createdAt), charge: hold.charged };
-      return this.settled(hold, costNanoUsd, await this.commits.settle(settlement));
+      return this.settled(hold, costNanoUsd, await this.commits.settle(settlement, this.open === 1));
     } finally {
       this.release(hold);
     }

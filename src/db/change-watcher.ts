@@ -4,9 +4,12 @@
 
 import type { Database } from "bun:sqlite";
 
+const CHECK_INTERVAL_MS = 1;
+
 export class ExternalChangeWatcher {
   private readonly statement;
   private lastVersion: number;
+  private lastCheckedMs = 0;
   private readonly listeners: (() => void)[] = [];
 
   constructor(sqlite: Database) {
@@ -23,8 +26,15 @@ export class ExternalChangeWatcher {
     this.listeners.push(listener);
   }
 
-  /** Cheap (no disk I/O in WAL mode); called once per authenticated request. */
+  /**
+   * Called once per authenticated request. Cheap (no disk I/O in WAL mode), but under load
+   * once per millisecond is enough: another process's revoke or grant still takes effect for
+   * every request that arrives more than a millisecond after it committed.
+   */
   check(): void {
+    const nowMs = performance.now();
+    if (nowMs - this.lastCheckedMs < CHECK_INTERVAL_MS) return;
+    this.lastCheckedMs = nowMs;
     const version = this.read();
     if (version === this.lastVersion) return;
     this.lastVersion = version;

@@ -4,27 +4,53 @@
 
 type Labels = Record<string, string>;
 
+const renderedLabels = new Map<string, string>();
+const MAX_CACHED_LABEL_SETS = 10_000;
+
+/** `name="value",…` with Prometheus escaping; memoised, since the same few sets recur on every request. */
 function labelKey(labels: Labels): string {
-  return Object.entries(labels)
-    .map(([name, value]) => `${name}="${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`)
-    .join(",");
+  let raw = "";
+  for (const name in labels) raw += `${name}\u0000${labels[name]}\u0001`;
+  let key = renderedLabels.get(raw);
+  if (key === undefined) {
+    key = Object.entries(labels)
+      .map(([name, value]) => `${name}="${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`)
+      .join(",");
+    if (renderedLabels.size < MAX_CACHED_LABEL_SETS) renderedLabels.set(raw, key);
+  }
+  return key;
+}
+
+/** One labelled series of a counter, to add to without looking its labels up again. */
+export interface CounterSeries {
+  value: number;
 }
 
 export class Counter {
-  private readonly values = new Map<string, number>();
+  private readonly values = new Map<string, CounterSeries>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
 
-  inc(labels: Labels, amount = 1): void {
+  series(labels: Labels): CounterSeries {
     const key = labelKey(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + amount);
+    let series = this.values.get(key);
+    if (!series) {
+      series = { value: 0 };
+      this.values.set(key, series);
+    }
+    return series;
+  }
+
+  inc(labels: Labels, amount = 1): void {
+    this.series(labels).value += amount;
   }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [key, value] of this.values) lines.push(`${this.name}${key ? `{${key}}` : ""} ${value}`);
+    // A series looked up ahead (see Metrics.finished) but never added to is not shown.
+    for (const [key, series] of this.values) if (series.value !== 0) lines.push(`${this.name}${key ? `{${key}}` : ""} ${series.value}`);
     return lines.join("\n");
   }
 }
@@ -34,36 +60,56 @@ export class Gauge {
     readonly name: string,
     readonly help: string,
     private readonly read: () => number,
+    private readonly type: "gauge" | "counter" = "gauge",
   ) {}
 
   render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${this.read()}`].join("\n");
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, `${this.name} ${this.read()}`].join("\n");
+  }
+}
+
+/** One labelled series of a histogram. */
+export class HistogramSeries {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(private readonly buckets: number[]) {
+    this.counts = new Array(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
   }
 }
 
 export class Histogram {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  private readonly cells = new Map<string, HistogramSeries>();
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly buckets: number[],
   ) {}
 
-  observe(labels: Labels, value: number): void {
+  series(labels: Labels): HistogramSeries {
     const key = labelKey(labels);
-    let entry = this.series.get(key);
-    if (!entry) {
-      entry = { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
-      this.series.set(key, entry);
+    let series = this.cells.get(key);
+    if (!series) {
+      series = new HistogramSeries(this.buckets);
+      this.cells.set(key, series);
     }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) entry.counts[i]!++;
-    entry.sum += value;
-    entry.count++;
+    return series;
+  }
+
+  observe(labels: Labels, value: number): void {
+    this.series(labels).observe(value);
   }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [key, entry] of this.series) {
+    for (const [key, entry] of this.cells) {
       const prefix = key ? `${key},` : "";
       this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{${prefix}le="${bound}"} ${entry.counts[i]}`));
       lines.push(`${this.name}_bucket{${prefix}le="+Inf"} ${entry.count}`);
@@ -77,6 +123,16 @@ export class Histogram {
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const DB_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
+export interface FinishedRequestSeries {
+  requests: CounterSeries;
+  duration: HistogramSeries;
+  inputTokens: CounterSeries;
+  outputTokens: CounterSeries;
+  cachedInputTokens: CounterSeries;
+  cost: CounterSeries;
+  dbWrite: HistogramSeries;
+}
+
 /** Every metric ParrotRouter exports. */
 export class Metrics {
   readonly requests = new Counter("parrotrouter_requests_total", "Finished API requests by endpoint, model, provider and status.");
@@ -87,10 +143,33 @@ export class Metrics {
   readonly upstreamErrors = new Counter("parrotrouter_upstream_errors_total", "Failed upstream attempts by provider and error code.");
   readonly dbWrite = new Histogram("parrotrouter_db_write_seconds", "Duration of the settlement write transaction.", DB_BUCKETS);
   private readonly gauges: Gauge[] = [];
+  private readonly finishedSeries = new Map<string, FinishedRequestSeries>();
 
-  /** Registers a value read at scrape time (open holds, cached keys…). */
-  gauge(name: string, help: string, read: () => number): void {
-    this.gauges.push(new Gauge(name, help, read));
+  /**
+   * The series a finished request adds to, looked up once per label combination (a handful
+   * per configured model) rather than once per metric per request.
+   */
+  finished(endpoint: string, model: string, provider: string, status: number): FinishedRequestSeries {
+    const id = `${endpoint}\u0000${model}\u0000${provider}\u0000${status}`;
+    let series = this.finishedSeries.get(id);
+    if (!series) {
+      series = {
+        requests: this.requests.series({ endpoint, model, provider, status: String(status) }),
+        duration: this.requestDuration.series({ endpoint, model }),
+        inputTokens: this.tokens.series({ model, direction: "input" }),
+        outputTokens: this.tokens.series({ model, direction: "output" }),
+        cachedInputTokens: this.tokens.series({ model, direction: "cached_input" }),
+        cost: this.cost.series({ model }),
+        dbWrite: this.dbWrite.series({}),
+      };
+      if (this.finishedSeries.size < MAX_CACHED_LABEL_SETS) this.finishedSeries.set(id, series);
+    }
+    return series;
+  }
+
+  /** Registers a value read at scrape time (open holds, cached keys…); a total kept elsewhere is a `counter`. */
+  gauge(name: string, help: string, read: () => number, type: "gauge" | "counter" = "gauge"): void {
+    this.gauges.push(new Gauge(name, help, read, type));
   }
 
   render(): string {

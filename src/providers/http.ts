@@ -1,6 +1,7 @@
 // The upstream HTTP call every provider makes: first-byte timeout, no redirects, and the
 // translation of network failures and error statuses into retryable/final UpstreamErrors.
 
+import { followAbort } from "../shared/abort";
 import { UpstreamError } from "../shared/errors";
 
 export interface UpstreamRequest {
@@ -22,20 +23,21 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
   // attached to the body and cut every stream longer than the first-byte timeout.
   const firstByte = new AbortController();
   const timer = setTimeout(() => firstByte.abort(), request.firstByteTimeoutMs);
+  const upstream = followAbort(request.signal, firstByte);
   let response: Response;
   try {
     response = await fetch(request.url, {
       method: request.method ?? "POST",
       headers: request.body === undefined ? request.headers : { "content-type": "application/json", ...request.headers },
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      signal: AbortSignal.any([request.signal, firstByte.signal]),
+      signal: upstream.signal,
       // A redirect could carry the provider key to another host: never follow one.
       redirect: "manual",
       // Bun decompresses for us; we re-frame the body anyway.
     });
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
-    if (firstByte.signal.aborted) {
+    if (upstream.signal.aborted) {
       throw new UpstreamError({
         code: "upstream_timeout",
         message: `Upstream did not answer within ${request.firstByteTimeoutMs} ms`,

@@ -75,7 +75,7 @@ export class Router {
    * itself is wrong) ends at once: no other route would take it either.
    */
   async run<T>(models: ModelConfig[], signal: AbortSignal, send: (attempt: RouteAttempt) => Promise<T>): Promise<{ result: T; attempt: RouteAttempt }> {
-    let lastError: unknown = new ApiError({ code: "upstream_unavailable", message: "No route available for this model" });
+    let lastError: unknown;
     for (const attempt of this.plan(models)) {
       for (let retry = 0; ; retry++) {
         try {
@@ -93,6 +93,7 @@ export class Router {
         }
       }
     }
-    throw lastError;
+    // Built only when needed: an Error's stack capture is not free on the hot path.
+    throw lastError ?? new ApiError({ code: "upstream_unavailable", message: "No route available for this model" });
   }
 }

@@ -108,6 +108,8 @@ describe("GET /metrics", () => {
     expect(text).toMatch(/parrotrouter_cost_usd_total\{model="priced"\} [\d.e-]+/);
     expect(text).toMatch(/parrotrouter_upstream_errors_total\{provider="up",code="upstream_error"\} \d+/);
     expect(text).toContain("parrotrouter_open_holds 0");
+    expect(text).toContain("# TYPE parrotrouter_settlement_transactions_total counter");
+    expect(Number(text.match(/^parrotrouter_settlement_transactions_total (\d+)$/m)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/parrotrouter_db_write_seconds_count \d+/);
   });
 });

@@ -13,7 +13,7 @@ export function compiledBinary(): string {
   const out = join(mkdtempSync(join(tmpdir(), "parrotrouter-bin-")), "parrotrouter");
   const root = resolve(import.meta.dir, "../..");
   const result = Bun.spawnSync(
-    [process.execPath, "build", "src/main.ts", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", out],
+    [process.execPath, "build", "src/main.ts", "--compile", "--bytecode", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", out],
     { cwd: root, stdout: "pipe", stderr: "pipe" },
   );
   if (result.exitCode !== 0) throw new Error(`build failed: ${result.stderr.toString()}`);
