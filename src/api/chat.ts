@@ -62,8 +62,9 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   const clientWantsUsage = stream && (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
 
   // The upstream stops generating (and costing) as soon as the client goes away.
-  const abort = followAbort(request.signal, new AbortController());
-  const signal = abort.signal;
+  // A stream also stops when its reader cancels, so it gets a controller of its own.
+  const abort = stream ? followAbort(request.signal, new AbortController()) : null;
+  const signal = abort?.signal ?? request.signal;
   const forwarded = { ...body };
   for (const field of ROUTER_ONLY_FIELDS) delete forwarded[field];
 
@@ -123,7 +124,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   return new Response(
     streamToClient(result.chunks, {
       clientWantsUsage,
-      abort,
+      cancelUpstream: () => abort?.abort(),
       clientGone: () => request.signal.aborted,
       finish: (status, usage, usageSource) =>
         finishRequest(runtime, ctx, admitted, {
@@ -144,7 +145,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
 
 interface StreamOptions {
   clientWantsUsage: boolean;
-  abort: AbortController;
+  cancelUpstream: () => void;
   clientGone: () => boolean;
   inputTokens: number;
   finish: (status: number, usage: Usage, source: "reported" | "estimated") => void;
@@ -203,7 +204,7 @@ function streamToClient(chunks: AsyncIterable<StreamChunk>, options: StreamOptio
       }
     },
     cancel() {
-      options.abort.abort();
+      options.cancelUpstream();
       iterator.return?.().catch(() => {});
       finish(499);
     },

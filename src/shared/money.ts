@@ -18,7 +18,8 @@ export function nanoToUsdString(nano: number): string {
   const sign = nano < 0 ? "-" : "";
   const abs = Math.abs(nano);
   const whole = Math.floor(abs / NANO_PER_USD);
-  const fraction = String(abs % NANO_PER_USD).padStart(9, "0");
+  // 1e9 + fraction has ten digits; dropping the leading 1 leaves the nine, zero-padded.
+  const fraction = String(NANO_PER_USD + (abs % NANO_PER_USD)).slice(1);
   return `${sign}${whole}.${fraction}`;
 }
 

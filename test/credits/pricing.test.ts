@@ -36,6 +36,23 @@ describe("pricing", () => {
     expect(costOfUsage({ inputTokens: 9_999_999, outputTokens: 7_777_777, cachedInputTokens: 0 }, expensive)).toBe(1_499_999_850_000 + 4_666_666_200_000);
   });
 
+  test("the fast path agrees with exact BigInt arithmetic, on both sides of 2^53", () => {
+    // A seeded generator: the same 20,000 cases every run.
+    let seed = 42;
+    const next = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const exact = (u: { inputTokens: number; outputTokens: number; cachedInputTokens: number }, p: typeof pricing) => {
+      const cached = BigInt(Math.min(u.cachedInputTokens, u.inputTokens));
+      const sum = (BigInt(u.inputTokens) - cached) * BigInt(p.inputNanoPerMillion) + cached * BigInt(p.cachedInputNanoPerMillion) + BigInt(u.outputTokens) * BigInt(p.outputNanoPerMillion);
+      return Number((sum + 999_999n) / 1_000_000n);
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const scale = i % 2 === 0 ? 1e4 : 1e9; // small requests, and products far past 2^53
+      const usage = { inputTokens: Math.floor(next() * scale), outputTokens: Math.floor(next() * scale), cachedInputTokens: Math.floor(next() * scale) };
+      const prices = { inputNanoPerMillion: Math.floor(next() * 1e11), outputNanoPerMillion: Math.floor(next() * 1e11), cachedInputNanoPerMillion: Math.floor(next() * 1e10) };
+      expect(costOfUsage(usage, prices)).toBe(exact(usage, prices));
+    }
+  });
+
   test("worst case and what a balance can afford", () => {
     expect(worstCaseCost(100, 1000, pricing)).toBe(250_000 + 10_000_000);
     expect(affordableOutputTokens(250_000 + 5_000_000, 100, pricing)).toBe(500);
