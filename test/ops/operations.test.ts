@@ -103,6 +103,8 @@ describe("GET /metrics", () => {
     const text = await response.text();
     expect(text).toMatch(/parrotrouter_requests_total\{endpoint="chat.completions",model="priced",provider="sim",status="200"\} \d+/);
     expect(text).toMatch(/parrotrouter_request_duration_seconds_bucket\{endpoint="chat.completions",model="priced",le="\+Inf"\} \d+/);
+    // Sub-millisecond precision: fast requests do not round down to a zero duration.
+    expect(Number(text.match(/^parrotrouter_request_duration_seconds_sum\{endpoint="chat.completions",model="priced"\} (\S+)$/m)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/parrotrouter_upstream_first_byte_seconds_count\{provider="up"\} \d+/);
     expect(text).toMatch(/parrotrouter_tokens_total\{model="priced",direction="output"\} \d+/);
     expect(text).toMatch(/parrotrouter_cost_usd_total\{model="priced"\} [\d.e-]+/);
