@@ -2,10 +2,11 @@
 // upstream, drives BENCH_SECONDS (default 10) of load at BENCH_CONNECTIONS (default 64; BENCH_STREAM=1: streams),
 // and leaves the profile (.cpuprofile and grep-friendly .md) in bench/profiles/ (git-ignored).
 
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runLoad, runStreams } from "./load";
+import { summariseProfile } from "./profile-categories";
 import { authHeaders, createLiveKey, REQUEST_BODY, SOURCE, startRouter, startUpstream, stopAll, STREAM_BODY, writeConfig } from "./targets";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -25,4 +26,14 @@ try {
 } finally {
   await stopAll();
   rmSync(work, { recursive: true, force: true });
+}
+
+// The router wrote its profile on exit; summarise the newest one.
+const newest = readdirSync(profiles)
+  .filter((name) => name.endsWith(".cpuprofile"))
+  .map((name) => join(profiles, name))
+  .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+if (newest) {
+  console.log(`\n| where the router's busy CPU went (${newest.split("/").pop()}) | share |\n|---|---:|`);
+  for (const { category, percent } of summariseProfile(await Bun.file(newest).json())) console.log(`| ${category} | ${percent.toFixed(1)} % |`);
 }
