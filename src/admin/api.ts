@@ -6,7 +6,7 @@ import { bearerToken } from "../keys/auth";
 import { ApiError } from "../shared/errors";
 import type { Runtime } from "../runtime";
 import { readJsonObject } from "../api/body";
-import { adminUsage, createKey, createProject, grantCredits, listKeys, listProjects, revokeKey, rotateKey, showCredits, updateKey } from "./service";
+import { adminUsageAnswer, createKey, createProject, grantCredits, listKeys, listProjects, revokeKey, rotateKey, showCredits, updateKey } from "./service";
 import type { AdminTokenVerifier } from "./token";
 
 /** Extra ways in besides the Bearer token (the admin page's session cookie). */
@@ -33,5 +33,5 @@ export function adminApi(runtime: Runtime, verifier: AdminTokenVerifier, session
     .patch("/keys/:id", async ({ request, params }) => updateKey(runtime, params.id, await body(request)), { parse: "none" })
     .post("/keys/:id/revoke", ({ params }) => revokeKey(runtime, params.id), { parse: "none" })
     .post("/keys/:id/rotate", async ({ request, params }) => rotateKey(runtime, params.id, await optionalBody(request)), { parse: "none" })
-    .get("/usage", ({ query }) => adminUsage(runtime, query));
+    .get("/usage", ({ query }) => adminUsageAnswer(runtime, query));
 }

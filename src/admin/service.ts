@@ -8,7 +8,7 @@ import type { IssuedKey } from "../keys/service";
 import type { Project } from "../projects/repository";
 import { ApiError } from "../shared/errors";
 import { nanoToUsd, usdToNano } from "../shared/money";
-import { parseTime, parseUntil, usageRowsJson } from "../usage/query";
+import { parseUsageQuery, usageCsvResponse, usageRowsJson } from "../usage/query";
 import type { UsageFilter, UsageGroup } from "../usage/repository";
 import type { Runtime } from "../runtime";
 import { CreateKeyBody, CreateProjectBody, CreditsBody, RotateKeyBody, UpdateKeyBody, type CreateKeyInput, type UpdateKeyInput } from "./model";
@@ -173,16 +173,26 @@ export function updateKey(runtime: Runtime, id: string, body: unknown) {
   return keyJson(runtime.keys.update(id, settingsFrom(input, runtime.clock.now())));
 }
 
-/** Usage across projects (admins): `project?, key?, model?, from?, to?, group_by?`. */
-export function adminUsage(runtime: Runtime, query: { project?: string | null; key?: string | null; model?: string | null; from?: string | null; to?: string | null; group_by?: string | null }) {
-  const groupBy = (query.group_by ?? "day") as UsageGroup;
-  if (!["day", "model", "key"].includes(groupBy)) throw new ApiError({ code: "invalid_request", message: "group_by must be day, model or key", param: "group_by" });
-  const filter: UsageFilter = {
-    projectId: query.project ? findProjectOrThrow(runtime, query.project).id : undefined,
-    keyId: query.key ?? undefined,
-    model: query.model ?? undefined,
-    from: parseTime(query.from ?? null, "from"),
-    to: parseUntil(query.to ?? null, "to"),
-  };
-  return { group_by: groupBy, data: usageRowsJson(runtime.usage.summarize(filter, groupBy), groupBy) };
+type UsageQuery = { project?: string | null; key?: string | null; model?: string | null; from?: string | null; to?: string | null; group_by?: string | null; env?: string | null; format?: string | null };
+
+/** Usage across projects (admins) as JSON: the filters and row shape of /v1/usage. */
+export function adminUsage(runtime: Runtime, query: UsageQuery) {
+  const { rows, groupBy } = summarizeUsage(runtime, query);
+  return { group_by: groupBy, data: usageRowsJson(rows, groupBy) };
+}
+
+/** `GET /admin/api/usage`: JSON, or the CSV download with `format=csv`. */
+export function adminUsageAnswer(runtime: Runtime, query: UsageQuery) {
+  const { rows, groupBy, format } = summarizeUsage(runtime, query);
+  return format === "csv" ? usageCsvResponse(rows, groupBy) : { group_by: groupBy, data: usageRowsJson(rows, groupBy) };
+}
+
+/** `project?, key?, model?, env?, from?, to?, group_by?, format?`, over every project unless one is named. */
+function summarizeUsage(runtime: Runtime, query: UsageQuery) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (typeof value === "string") params.set(name, value);
+  const { filter, groupBy, format } = parseUsageQuery(params);
+  const projectId = query.project ? findProjectOrThrow(runtime, query.project).id : undefined;
+  const rows = runtime.usage.summarize({ ...filter, projectId, keyId: query.key ?? undefined }, groupBy);
+  return { rows, groupBy, format };
 }

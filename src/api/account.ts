@@ -5,7 +5,7 @@ import type { Server } from "bun";
 import { startOfUtcDay, startOfUtcMonth, startOfUtcWeek, windowStart } from "../credits/windows";
 import { requireScope } from "../keys/permissions";
 import { nanoToUsd } from "../shared/money";
-import { parseUsageQuery, usageCsv, usageRowsJson } from "../usage/query";
+import { parseUsageQuery, usageCsvResponse, usageRowsJson } from "../usage/query";
 import type { Runtime } from "../runtime";
 import { authenticateRequest } from "./request-context";
 
@@ -68,7 +68,7 @@ export function handleUsage(runtime: Runtime, request: Request, server: Server<u
   const keyFilter = params.get("key") ?? undefined;
   const rows = runtime.usage.summarize({ ...filter, projectId: key.projectId, keyId: keyFilter }, groupBy);
   if (format === "csv") {
-    return new Response(usageCsv(rows, groupBy), { headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="usage.csv"' } });
+    return usageCsvResponse(rows, groupBy);
   }
   return Response.json({ object: "list", group_by: groupBy, data: usageRowsJson(rows, groupBy) });
 }

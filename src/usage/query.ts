@@ -59,3 +59,8 @@ export function usageCsv(rows: UsageRow[], groupBy: UsageGroup): string {
   }
   return lines.join("\n") + "\n";
 }
+
+/** The CSV download both usage endpoints answer `format=csv` with. */
+export function usageCsvResponse(rows: UsageRow[], groupBy: UsageGroup): Response {
+  return new Response(usageCsv(rows, groupBy), { headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="usage.csv"' } });
+}

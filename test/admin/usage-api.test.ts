@@ -140,6 +140,14 @@ describe("GET /admin/api/usage", () => {
     expect(oneKeyOneDay.body.data).toEqual([row("model", "gpt-4o", 2, 200, 100, 0.002)]);
   });
 
+  test("format=csv, with the same filters as JSON", async () => {
+    const response = await fetch(`${server.url}/admin/api/usage?group_by=model&to=2026-11-03&format=csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toStartWith("text/csv");
+    expect(response.headers.get("content-disposition")).toContain("usage.csv");
+    expect(await response.text()).toBe("model,requests,input_tokens,output_tokens,cached_input_tokens,cost_usd\ncheap,2,20,10,0,0.0000012\ngpt-4o,3,210,105,0,9.002\n");
+  });
+
   test("errors: bad group_by or date is a 400, an unknown project a 404", async () => {
     expect((await adminUsage("?group_by=week")).status).toBe(400);
     expect((await adminUsage("?to=soon")).body.error.param).toBe("to");
