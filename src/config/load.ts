@@ -101,10 +101,10 @@ export function parseConfig(text: string, sourcePath: string, env: Record<string
   if (!value || typeof value !== "object" || Array.isArray(value)) {
     throw new ConfigError(["the config must be a YAML mapping with `providers` and `models`"], sourcePath);
   }
-  for (const error of Value.Errors(ConfigSchema, value)) problems.push(describeSchemaError(error));
-  if (problems.length > 0) throw new ConfigError(dedupe(problems), sourcePath);
-
-  const raw = value as RawConfig;
+  const schemaProblems = dedupe([...Value.Errors(ConfigSchema, value)].map(describeSchemaError));
+  // A wrong type somewhere must not hide the other mistakes: the checks below still run over
+  // every provider and model that has a usable shape, so one start lists everything to fix.
+  const raw = withUsableShape(value as RawConfig);
   const usedProviders = new Set<string>();
   for (const model of Object.values(raw.models)) for (const route of model.routes) usedProviders.add(routeTargetOf(route).split("/")[0]!);
 
@@ -153,7 +153,10 @@ export function parseConfig(text: string, sourcePath: string, env: Record<string
   for (const [name, model] of Object.entries(raw.models)) {
     models[name] = resolveModel(name, model, raw.providers, problems);
   }
-  if (problems.length > 0) throw new ConfigError(problems, sourcePath);
+  // A field with a schema error is reported once, by the schema.
+  const broken = schemaProblems.map((line) => line.slice(0, line.indexOf(":")));
+  const semanticProblems = problems.filter((line) => !broken.some((path) => line === path || line.startsWith(`${path}:`) || line.startsWith(`${path}.`)));
+  if (schemaProblems.length + semanticProblems.length > 0) throw new ConfigError(dedupe([...schemaProblems, ...semanticProblems]), sourcePath);
 
   const routing = raw.routing ?? {};
   return {
@@ -182,6 +185,27 @@ export function parseConfig(text: string, sourcePath: string, env: Record<string
       providers,
       models,
     },
+  };
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> => !!value && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * The providers and models of a config that failed its schema, keeping only entries whose
+ * shape the semantic checks can read (a provider mapping with a string type; a model whose
+ * routes are a list of strings or {target} mappings). Unchanged when the schema passed.
+ */
+function withUsableShape(config: RawConfig): RawConfig {
+  const providers = isMapping(config.providers) ? config.providers : {};
+  const models = isMapping(config.models) ? config.models : {};
+  return {
+    ...config,
+    providers: Object.fromEntries(Object.entries(providers).filter(([, p]) => isMapping(p) && typeof p.type === "string")),
+    models: Object.fromEntries(
+      Object.entries(models)
+        .filter(([, m]) => isMapping(m) && Array.isArray(m.routes))
+        .map(([name, m]) => [name, { ...m, routes: m.routes.filter((r) => typeof r === "string" || (isMapping(r) && typeof r.target === "string")) }]),
+    ),
   };
 }
 

@@ -33,6 +33,9 @@ describe("a valid config", () => {
     expect(config.testKeys).toBe("simulate");
     expect(config.models.m!.maxOutputTokens).toBe(4096);
     expect(config.models.m!.routes).toEqual([{ provider: "sim", model: "m", weight: 1 }]);
+    // A provider waits 60 s for the first byte and 120 s between chunks unless told otherwise.
+    expect(config.providers.sim!.first_byte_timeout_ms).toBe(60_000);
+    expect(config.providers.sim!.idle_timeout_ms).toBe(120_000);
   });
 
   test("expands ${VAR} and ${VAR:-default}, numbers stay numbers", () => {
@@ -77,23 +80,26 @@ models:
     expect(problems).toContain("providers.openai.base_url: expected a URL (http:// or https://)");
   });
 
-  test("wrong types, unknown provider types and unknown route providers are all listed at once", () => {
-    const problems = problemsOf(`
+  test("wrong types, unset variables, unknown provider types and unknown route providers are all listed at once", () => {
+    const problems = problemsOf(
+      `
 server: { port: "eighty" }
 providers:
   sim: { type: mok }
+  openai: { type: openai, api_key: "\${OPENAI_API_KEY}", base_url: 42 }
 models:
-  m: { routes: [nope/x, sim] }`);
-    expect(problems).toContain("server.port: expected an integer");
-    // Schema errors are reported first; a second pass finds the semantic ones.
-    const semantic = problemsOf(`
-providers:
-  sim: { type: mok }
-models:
-  m: { routes: [nope/x, sim] }`);
-    expect(semantic).toContain("providers.sim.type: expected one of openai, openai-compatible, mock, anthropic, gemini, azure, did you mean mock?");
-    expect(semantic).toContain('models.m.routes.0: unknown provider "nope"');
-    expect(semantic).toContain('models.m.routes.1: expected "provider/model", got "sim"');
+  m: { routes: [nope/x, sim, openai/gpt-4o] }
+  broken: { routes: "sim/x" }`,
+    );
+    expect(problems).toEqual([
+      "server.port: expected an integer",
+      "providers.openai.base_url: expected a string",
+      "models.broken.routes: expected a list",
+      "providers.openai.api_key: environment variable OPENAI_API_KEY is not set",
+      "providers.sim.type: expected one of openai, openai-compatible, mock, anthropic, gemini, azure, did you mean mock?",
+      'models.m.routes.0: unknown provider "nope"',
+      'models.m.routes.1: expected "provider/model", got "sim"',
+    ]);
   });
 
   test("an unset variable without a default, used by a model, is an error naming the field", () => {
