@@ -181,6 +181,31 @@ describe("keys", () => {
     }
   });
 
+  test("last used: 'never' until the key makes a request, then the time of that request (before and after the flush)", async () => {
+    const issued = server.createKey({ project: project.id, name: "busy" });
+    const lastUsedCell = (html: string) => {
+      const row = html.match(new RegExp(`<tr data-key-id="${issued.id}">([\\s\\S]*?)</tr>`))![1]!;
+      return [...row.matchAll(/<td>([\s\S]*?)<\/td>/g)][6]![1]!.trim();
+    };
+    expect(lastUsedCell(await text(admin.get(project.url)))).toBe("never");
+    clock.set(NOW + 90_000);
+    try {
+      const response = await fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${issued.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "cheap", messages: [{ role: "user", content: "Hi" }] }),
+      });
+      expect(response.status).toBe(200);
+      await response.text();
+      clock.set(NOW + 600_000);
+      expect(lastUsedCell(await text(admin.get(project.url)))).toBe("2026-11-20 12:01:30");
+      server.runtime.keyCache.flushLastUsed();
+      expect(lastUsedCell(await text(admin.get(project.url)))).toBe("2026-11-20 12:01:30");
+    } finally {
+      clock.set(NOW);
+    }
+  });
+
   test("an unknown project or key is a readable 404 / message, not a crash", async () => {
     expect((await admin.get("/admin/projects/proj_nope")).status).toBe(404);
     const response = await admin.post("/admin/keys/key_nope/revoke");

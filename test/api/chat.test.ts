@@ -132,6 +132,43 @@ describe("authentication errors are the seed's, verbatim", () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("missing_api_key");
   });
 
+  describe("through the openai SDK", () => {
+    const missing = { message: "No API key provided", type: "authentication_error", code: "missing_api_key", param: null };
+
+    /** The SDK error for a request whose Authorization header is `authorization` (null: none sent), and the header the server got. */
+    async function sdkAuthError(authorization: string | null) {
+      const sent: (string | null)[] = [];
+      const keyless = new OpenAI({
+        apiKey: "unused", // the SDK refuses to start without one; the header below replaces it
+        baseURL: server.baseURL,
+        maxRetries: 0,
+        defaultHeaders: { Authorization: authorization },
+        fetch: async (url, init) => {
+          sent.push(new Headers(init?.headers).get("authorization"));
+          return fetch(url, init);
+        },
+      });
+      try {
+        await keyless.chat.completions.create({ model: "gpt-4o", messages });
+      } catch (error) {
+        expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
+        const apiError = error as InstanceType<typeof OpenAI.AuthenticationError>;
+        return { sent, status: apiError.status, code: apiError.code, type: apiError.type, body: apiError.error };
+      }
+      throw new Error("expected an authentication error");
+    }
+
+    test("no Authorization header → AuthenticationError 401 missing_api_key", async () => {
+      expect(await sdkAuthError(null)).toEqual({ sent: [null], status: 401, code: "missing_api_key", type: "authentication_error", body: missing });
+    });
+
+    test("empty bearer → AuthenticationError 401 missing_api_key", async () => {
+      const result = await sdkAuthError("Bearer ");
+      expect(result.sent[0]?.trim()).toBe("Bearer");
+      expect(result).toMatchObject({ status: 401, code: "missing_api_key", type: "authentication_error", body: missing });
+    });
+  });
+
   test("unknown key with a valid checksum → invalid_api_key", async () => {
     const { generateKey } = await import("../../src/keys/format");
     expect(await authError(generateKey("live"))).toEqual(invalid);

@@ -4,13 +4,18 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { eventually, ledgerState, requestRow } from "../credits/support";
 import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
 import { projectWithKey, startTestServer, type TestServer } from "../support/server";
 import { clearRequests, lastRequest, startProviderWorld, type ProviderWorld } from "./support";
 
 let world: ProviderWorld;
 beforeAll(async () => {
-  world = await startProviderWorld();
+  // 0.0125 USD per million = 12.5 nano-USD a token: an odd token count leaves half a nano-USD.
+  world = await startProviderWorld(`  embed-half-nano:
+    routes: [openai/text-embedding-3-small]
+    pricing: { input: 0.0125 }
+`);
 });
 afterAll(() => world.stop());
 
@@ -49,6 +54,26 @@ test("Gemini embeddings go to batchEmbedContents, one request per input, dimensi
   expect(sent.body.requests).toHaveLength(3);
   expect(sent.body.requests[2]).toEqual({ model: "models/text-embedding-004", content: { parts: [{ text: "three" }] }, outputDimensionality: 3 });
   expect(result.data[2]!.embedding).toEqual(f32([0.03, 0.06, 0.09]));
+});
+
+describe("an embeddings request is charged its input tokens × the input price, rounded up to the next nano-USD", () => {
+  // The fake OpenAI reports 7 prompt tokens per input.
+  const CASES = [
+    { model: "embed-openai", input: ["a parrot", "a macaw"], tokens: 14, costNanoUsd: 14 * 20 },
+    { model: "embed-half-nano", input: ["a parrot"], tokens: 7, costNanoUsd: 88 }, // 87.5 rounds up
+  ];
+  test.each(CASES)("$model: $tokens tokens cost $costNanoUsd nano-USD", async (c) => {
+    const before = ledgerState(world.server, world.projectId).balance;
+    const { data, response } = await world.client.embeddings.create({ model: c.model, input: c.input }).withResponse();
+    expect(data.usage.prompt_tokens).toBe(c.tokens);
+    expect(response.headers.get("x-parrotrouter-cost-usd")).toBe((c.costNanoUsd / 1e9).toFixed(9));
+    const requestId = response.headers.get("x-request-id")!;
+    await eventually(() => requestRow(world.server, requestId) !== null);
+    expect(requestRow(world.server, requestId)).toMatchObject({ input_tokens: c.tokens, output_tokens: 0, cost_nano_usd: c.costNanoUsd });
+    const after = ledgerState(world.server, world.projectId);
+    expect(after.charges.find((charge) => charge.request_id === requestId)?.amount_nano_usd).toBe(-c.costNanoUsd);
+    expect(before - after.balance).toBe(c.costNanoUsd);
+  });
 });
 
 describe("an OpenAI-compatible server that ignores encoding_format", () => {

@@ -99,6 +99,16 @@ describe("request translation", () => {
     });
   });
 
+  test("top_p without temperature reaches Anthropic as top_p", async () => {
+    await json({ messages: [{ role: "user", content: "Pick a word." }], top_p: 0.3 });
+    expect(lastBody()).toEqual({
+      model: "claude-sonnet-4-5",
+      max_tokens: 4096,
+      messages: [{ role: "user", content: [{ type: "text", text: "Pick a word." }] }],
+      top_p: 0.3,
+    });
+  });
+
   test("images: data URLs become base64 sources, https URLs url sources", async () => {
     await json({
       messages: [
