@@ -1,5 +1,6 @@
 // Builds the Elysia app from its parts and starts/stops the HTTP server.
 
+import type { Server } from "bun";
 import { Elysia, type AnyElysia } from "elysia";
 import { adminApi, type AdminSessionCheck } from "./admin/api";
 import type { AdminTokenVerifier } from "./admin/token";
@@ -7,7 +8,7 @@ import { handleCredits, handleKeyInfo, handleUsage } from "./api/account";
 import { handleChatCompletion } from "./api/chat";
 import { handleEmbeddings } from "./api/embeddings";
 import { handleGetModel, handleListModels } from "./api/models";
-import { SANE_REQUEST_ID } from "./api/request-context";
+import { clientRequestId, contextOf, newRequestId } from "./api/request-context";
 import { ApiError, toApiError } from "./shared/errors";
 import type { Runtime } from "./runtime";
 
@@ -27,26 +28,86 @@ function frameworkError(code: string | number, error: unknown): ApiError {
   return toApiError(error);
 }
 
+type ApiHandler = (runtime: Runtime, request: Request, server: Server<unknown> | null) => Response | Promise<Response>;
+
+/** An error as the client sees it, in OpenAI's shape; a 5xx that is not ours is logged. */
+function errorResponse(runtime: Runtime, code: string | number, error: unknown, request: Request): Response {
+  const apiError = frameworkError(code, error);
+  if (apiError.status >= 500 && !(error instanceof ApiError)) {
+    runtime.logger.error("unhandled error", { path: new URL(request.url).pathname, error: String(error) });
+  }
+  return apiError.toResponse();
+}
+
+/**
+ * Every answer of the API: errors rendered in OpenAI's shape, an `x-request-id` on success and
+ * failure alike, and one log line per request. Admitted inference requests write their richer
+ * line when they settle (a stream only ends after this returns), so they are not logged twice.
+ */
+async function answer(runtime: Runtime, request: Request, startedMs: number, respond: () => Response | Promise<Response>): Promise<Response> {
+  let response: Response;
+  try {
+    response = await respond();
+  } catch (error) {
+    response = errorResponse(runtime, "HANDLER", error, request);
+  }
+  const ctx = contextOf(request);
+  const requestId = ctx?.clientRequestId ?? clientRequestId(request) ?? newRequestId();
+  if (!response.headers.has("x-request-id")) response = withHeader(response, "x-request-id", requestId);
+  if (!ctx?.loggedAtFinish && runtime.logger.enabled("info")) {
+    runtime.logger.info("request", {
+      request_id: ctx?.requestId ?? requestId,
+      client_request_id: ctx && ctx.clientRequestId !== ctx.requestId ? ctx.clientRequestId : undefined,
+      method: request.method,
+      path: new URL(request.url).pathname,
+      project: ctx?.key.projectName,
+      key: ctx?.key.display,
+      status: response.status,
+      latency_ms: Math.round(performance.now() - startedMs),
+    });
+  }
+  return response;
+}
+
+/** `response` with one more header; a Response whose headers are frozen is copied. */
+function withHeader(response: Response, name: string, value: string): Response {
+  try {
+    response.headers.set(name, value);
+    return response;
+  } catch {
+    const headers = new Headers(response.headers);
+    headers.set(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+}
+
+/** The model id of `/v1/models/{id}`, which may itself contain slashes (`provider/model`). */
+function modelIdOf(request: Request): string {
+  const raw = new URL(request.url).pathname.slice("/v1/models/".length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw; // a malformed %-escape is just an unknown model
+  }
+}
+
 export function buildApp(runtime: Runtime, options: AppOptions) {
+  const api =
+    (handle: ApiHandler) =>
+    ({ request, server }: { request: Request; server: Server<unknown> | null }) =>
+      answer(runtime, request, performance.now(), () => handle(runtime, request, server));
   let app = new Elysia()
-    .onError(({ code, error, request }) => {
-      const apiError = frameworkError(code, error);
-      if (apiError.status >= 500 && !(error instanceof ApiError)) {
-        runtime.logger.error("unhandled error", { path: new URL(request.url).pathname, error: String(error) });
-      }
-      // Errors carry the client's request id too, so a failed call can be found in the logs.
-      const requestId = request.headers.get("x-request-id");
-      return apiError.toResponse(requestId && SANE_REQUEST_ID.test(requestId) ? { "x-request-id": requestId } : undefined);
-    })
+    // What never reached a handler (unknown path, unreadable body) is answered and logged here.
+    .onError(({ code, error, request }) => answer(runtime, request, performance.now(), () => errorResponse(runtime, code, error, request)))
     .get("/health", () => ({ status: "ok" }))
     .get("/metrics", () => new Response(runtime.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }))
-    .post("/v1/chat/completions", ({ request, server }) => handleChatCompletion(runtime, request, server), { parse: "none" })
-    .post("/v1/embeddings", ({ request, server }) => handleEmbeddings(runtime, request, server), { parse: "none" })
-    .get("/v1/models", ({ request, server }) => handleListModels(runtime, request, server))
-    .get("/v1/models/*", ({ request, server, params }) => handleGetModel(runtime, request, server, decodeURIComponent(params["*"])))
-    .get("/v1/key", ({ request, server }) => handleKeyInfo(runtime, request, server))
-    .get("/v1/credits", ({ request, server }) => handleCredits(runtime, request, server))
-    .get("/v1/usage", ({ request, server }) => handleUsage(runtime, request, server))
+    .post("/v1/chat/completions", api(handleChatCompletion), { parse: "none" })
+    .post("/v1/embeddings", api(handleEmbeddings), { parse: "none" })
+    .get("/v1/models", api(handleListModels))
+    .get("/v1/models/*", api((runtime, request, server) => handleGetModel(runtime, request, server, modelIdOf(request))))
+    .get("/v1/key", api(handleKeyInfo))
+    .get("/v1/credits", api(handleCredits))
+    .get("/v1/usage", api(handleUsage))
     .use(adminApi(runtime, options.verifier, options.sessionCheck));
   for (const plugin of options.plugins ?? []) app = app.use(plugin);
   return app;

@@ -87,6 +87,8 @@ export function admitAndHold(
   );
   try {
     const hold = runtime.credits.placeHold({ key: ctx.key, model, inputTokens, maxOutputTokens, charge }, now);
+    // From here every exit settles through finishRequest, which writes the log line.
+    ctx.loggedAtFinish = true;
     return { hold, admission, rateLimitHeaders };
   } catch (error) {
     admission?.settleTokens(0, now);

@@ -14,6 +14,26 @@ export interface RequestContext {
   clientRequestId: string;
   startedAt: number;
   startedMs: number;
+  /** Set once the request is admitted: its settlement writes the request's log line. */
+  loggedAtFinish: boolean;
+}
+
+/** The context of each authenticated request, for the answer's request id and log line. */
+const contexts = new WeakMap<Request, RequestContext>();
+
+export function contextOf(request: Request): RequestContext | undefined {
+  return contexts.get(request);
+}
+
+/** The client's x-request-id when it is sane, else undefined. */
+export function clientRequestId(request: Request): string | undefined {
+  const sent = request.headers.get("x-request-id");
+  return sent && SANE_REQUEST_ID.test(sent) ? sent : undefined;
+}
+
+/** Time-ordered (UUIDv7), so each request's rows land on the same B-tree pages as the previous one's. */
+export function newRequestId(): string {
+  return `req_${Bun.randomUUIDv7().replaceAll("-", "")}`;
 }
 
 export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -28,15 +48,15 @@ export function authenticateRequest(runtime: Runtime, request: Request, server: 
   const now = runtime.clock.now();
   const secret = bearerToken(request.headers.get("authorization")) || (allowXApiKey ? (request.headers.get("x-api-key") ?? "").trim() : "");
   const key = runtime.auth.authenticate(secret, clientIp(request, server), now);
-  // Time-ordered (UUIDv7), so each request's rows land on the same B-tree pages as the
-  // previous one's: a settlement writes fewer pages than with random ids.
-  const requestId = `req_${Bun.randomUUIDv7().replaceAll("-", "")}`;
-  const sent = request.headers.get("x-request-id");
-  return {
+  const requestId = newRequestId();
+  const ctx: RequestContext = {
     key,
     requestId,
-    clientRequestId: sent && SANE_REQUEST_ID.test(sent) ? sent : requestId,
+    clientRequestId: clientRequestId(request) ?? requestId,
     startedAt: now,
     startedMs: performance.now(),
+    loggedAtFinish: false,
   };
+  contexts.set(request, ctx);
+  return ctx;
 }
