@@ -9,6 +9,18 @@ import { startServer } from "../server";
 
 const LAST_USED_FLUSH_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** After the deadline closes connections, how long their streams get to settle. */
+const SETTLE_AFTER_CLOSE_MS = 5_000;
+
+/** Polls `done` until it holds or `ms` pass; true if it held. */
+async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(10);
+  }
+  return true;
+}
 
 export async function serve(runtime: Runtime, port: number | undefined): Promise<void> {
   const { logger, config } = runtime;
@@ -40,7 +52,14 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
     clearInterval(pruneTimer);
     const deadline = Bun.sleep(runtime.config.server.shutdownGraceMs).then(() => "deadline");
     const result = await Promise.race([server.stop().then(() => "drained"), deadline]);
-    if (result === "deadline") logger.warn("shutdown deadline reached; closing remaining connections");
+    if (result === "deadline") {
+      logger.warn("shutdown deadline reached; closing remaining connections");
+      // Closing a connection cancels its stream, and a cancelled stream settles what it
+      // streamed: wait for those settlements before the database closes.
+      await server.stop(true);
+      const settled = await waitFor(() => runtime.credits.openHolds() === 0, SETTLE_AFTER_CLOSE_MS);
+      if (!settled) logger.error("holds still open at exit; their requests stay uncharged", { open_holds: runtime.credits.openHolds() });
+    }
     runtime.close();
     logger.notice("stopped", { open_holds: runtime.credits.openHolds() });
     process.exit(0);
