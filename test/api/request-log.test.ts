@@ -62,7 +62,7 @@ describe("every answer has a request id and one log line", () => {
   });
 
   test("rejected before authentication (no key, bad key): a 401 with an id, one line, no key in it", async () => {
-    for (const headers of [{}, { authorization: "Bearer pr-live-not-a-real-key" }]) {
+    for (const headers of [{}, { authorization: "Bearer pr-live-not-a-real-key" }] as Record<string, string>[]) {
       const { response, lines } = await call("/v1/chat/completions", { method: "POST", headers, body: chatBody });
       expect(response.status).toBe(401);
       expect(response.headers.get("x-request-id")).toMatch(/^req_/);

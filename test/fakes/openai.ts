@@ -22,10 +22,11 @@ export type FakeBehavior =
     }
   | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string> }
   /**
-   * Streams `chunks` text deltas `delayMs` apart; `dieAfter` drops the connection after that
-   * many; `stallAfter` sends nothing more after that many (until the reader goes away).
+   * Streams `chunks` text deltas `delayMs` apart (or `delaysMs[i]` before chunk i); `dieAfter`
+   * drops the connection after that many; `stallAfter` sends nothing more after that many
+   * (until the reader goes away).
    */
-  | { kind: "stream"; chunks?: string[]; delayMs?: number; dieAfter?: number; stallAfter?: number; sendUsage?: boolean; usage?: { prompt_tokens: number; completion_tokens: number } }
+  | { kind: "stream"; chunks?: string[]; delayMs?: number; delaysMs?: number[]; dieAfter?: number; stallAfter?: number; sendUsage?: boolean; usage?: { prompt_tokens: number; completion_tokens: number } }
   /** Never sends headers (until the test closes the fake). */
   | { kind: "hang" }
   | { kind: "redirect"; location: string };
@@ -121,8 +122,9 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
           try {
             controller.enqueue(frame({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }));
             let sent = 0;
-            for (const chunk of chunks) {
-              if (behavior.delayMs) await Bun.sleep(behavior.delayMs);
+            for (const [i, chunk] of chunks.entries()) {
+              const delayMs = behavior.delaysMs?.[i] ?? behavior.delayMs;
+              if (delayMs) await Bun.sleep(delayMs);
               if (behavior.dieAfter !== undefined && sent >= behavior.dieAfter) {
                 await Bun.sleep(20); // let the bytes sent so far reach the client first
                 controller.error(new Error("fake upstream died"));

@@ -1,9 +1,10 @@
 // Seeded fuzzing: a few thousand random and mutated JSON bodies and query strings on every
-// endpoint. None gives a 5xx or a stack trace; afterwards no hold is open and every balance
-// equals its ledger. The seed is fixed so a failure replays exactly.
+// endpoint. None gives a 5xx or a stack trace; no hold is open after any of them, and afterwards
+// every balance equals its ledger. The seed is fixed so a failure replays exactly.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ADMIN_TOKEN, projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { seededRandom, STACK_TRACE } from "./seeded-random";
 
 let server: TestServer;
 let key: string;
@@ -17,17 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-/** mulberry32: small, fast, seedable. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rand = random(20261128);
+const rand = seededRandom(20261128);
 const pick = <T>(items: T[]): T => items[Math.floor(rand() * items.length)]!;
 const STRINGS = ["", "gpt-4o", "cheap", "free-local", "text-embedding-3-small", "user", "assistant", "system", "tool", "\u0000", "💥", "a".repeat(300), "../../etc/passwd", "' OR 1=1 --", "%s%n", "pr-live-aaaa", "null", "NaN"];
 const NUMBERS = [0, -1, 1, 2, 1.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER, 2 ** 53 + 1, 4096, 1_000_000];
@@ -110,10 +101,13 @@ test("3000 seeded fuzzed requests: no 5xx, no stack trace, no open hold, balance
       body: probe.method === "GET" ? undefined : probe.body,
     });
     const text = await response.text();
-    if (response.status >= 500 || /\bat \S+\.(ts|js):\d+/.test(text)) failures.push(`${response.status} ${probe.method} ${probe.path} ${probe.body?.slice(0, 200)} → ${text.slice(0, 200)}`);
+    if (response.status >= 500 || STACK_TRACE.test(text)) failures.push(`${response.status} ${probe.method} ${probe.path} ${probe.body?.slice(0, 200)} → ${text.slice(0, 200)}`);
+    // Checked after every probe, so a leaked hold names the request that leaked it.
+    const openHolds = server.runtime.credits.openHolds();
+    if (openHolds !== 0) failures.push(`${openHolds} hold(s) left open by ${response.status} ${probe.method} ${probe.path} ${probe.body?.slice(0, 200)}`);
     if (response.status >= 400 && response.headers.get("content-type")?.includes("json")) {
       const body = JSON.parse(text);
-      if (typeof body?.error?.message !== "string" || typeof body?.error?.type !== "string") failures.push(`unshaped error ${probe.path}: ${text.slice(0, 200)}`);
+      if (typeof body?.error?.message !== "string" || typeof body?.error?.type !== "string" || typeof body?.error?.code !== "string") failures.push(`unshaped error ${probe.path}: ${text.slice(0, 200)}`);
     }
   }
   expect(failures).toEqual([]);

@@ -80,6 +80,7 @@ describe("TCP-level upstream faults", () => {
     const result = await call("faulty");
     expect(result.status).toBe(200);
     expect(JSON.parse(result.text).choices[0].message.content).toBe("slow but whole");
+    expect(server.runtime.credits.openHolds()).toBe(0);
     expectCleanAfter();
   });
 
@@ -108,9 +109,14 @@ describe("HTTP-level upstream faults", () => {
       fake.enqueue({ kind: "error", status: upstream, headers });
       const result = await call("fake");
       expect(result.status).toBe(expected);
-      expect(JSON.parse(result.text).error.message).toBeString();
+      const error = JSON.parse(result.text).error;
+      expect(error.message).toBeString();
+      expect(error.type).toBeString();
+      expect(error.code).toBeString();
+      expect(result.text).not.toMatch(/\bat \S+:\d+/);
+      // Checked after each fault, so a leaked hold names the upstream status that leaked it.
+      const state = ledgerState(server, projectId);
+      expect({ upstream, openHolds: server.runtime.credits.openHolds(), balance: state.balance }).toEqual({ upstream, openHolds: 0, balance: state.sum });
     }
-    expect(server.runtime.credits.openHolds()).toBe(0);
-    expectCleanAfter();
   });
 });

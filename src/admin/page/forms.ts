@@ -1,23 +1,28 @@
 // Turns the admin page's form posts into the JSON bodies the admin service validates, so the
 // page and the JSON API share one set of rules and error messages.
 
+import { readBodyText } from "../../api/body";
 import { ApiError } from "../../shared/errors";
 
 const MAX_FORM_BYTES = 64 * 1024;
 
-/** Reads an urlencoded (or multipart) form body, refusing oversized ones. */
+/**
+ * Reads an urlencoded (or multipart) form body through the same bounded reader as the API, so
+ * a chunked body cannot exceed the limit either; a malformed body is a 400, never a 500.
+ */
 export async function readForm(request: Request): Promise<URLSearchParams> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_FORM_BYTES) throw new ApiError({ code: "request_too_large", message: "Form too large" });
-  if ((request.headers.get("content-type") ?? "").startsWith("multipart/form-data")) {
-    const data = await request.formData();
-    const params = new URLSearchParams();
-    for (const [name, value] of data) if (typeof value === "string") params.append(name, value);
-    return params;
+  const contentType = request.headers.get("content-type") ?? "";
+  const text = await readBodyText(request, MAX_FORM_BYTES);
+  if (!contentType.startsWith("multipart/form-data")) return new URLSearchParams(text);
+  let data: Awaited<ReturnType<Response["formData"]>>;
+  try {
+    data = await new Response(text, { headers: { "content-type": contentType } }).formData();
+  } catch {
+    throw new ApiError({ code: "invalid_request", message: "The form could not be read" });
   }
-  const text = await request.text();
-  if (text.length > MAX_FORM_BYTES) throw new ApiError({ code: "request_too_large", message: "Form too large" });
-  return new URLSearchParams(text);
+  const params = new URLSearchParams();
+  for (const [name, value] of data) if (typeof value === "string") params.append(name, value);
+  return params;
 }
 
 /** A trimmed field, or undefined when empty. */
