@@ -15,7 +15,8 @@ PORT=${PORT:-18931}
 USER_ID=10001
 
 command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-[ -x ./parrotrouter ] || npm run build >/dev/null
+# Always the current source: a stale ./parrotrouter would prove an old layout.
+npm run build >/dev/null
 
 mirror=$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
 [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1)

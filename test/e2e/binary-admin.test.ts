@@ -51,7 +51,7 @@ async function startAndStop(check: (running: RunningBinary) => Promise<void>): P
   } finally {
     await running.stop("SIGTERM");
   }
-  const result = { stderr: await new Response(running.process.stderr).text(), stdout: running.output() };
+  const result = { stderr: running.errors(), stdout: running.output() };
   running = undefined;
   return result;
 }

@@ -27,6 +27,11 @@ models:
     pricing: { input: 0.15, output: 0.6 }
 `,
   );
+  // Files a compiled Bun program would pick up from its working directory unless built with
+  // --no-compile-autoload-dotenv / --no-compile-autoload-bunfig: either would break the run.
+  writeFileSync(join(workdir, ".env"), "PARROTROUTER_CONFIG=/nonexistent/config.yaml\n");
+  writeFileSync(join(workdir, "bunfig.toml"), 'preload = ["./boom.ts"]\n');
+  writeFileSync(join(workdir, "boom.ts"), 'throw new Error("bunfig.toml was loaded");\n');
 }, 60_000);
 afterAll(async () => {
   await running?.stop();
@@ -38,7 +43,7 @@ function cli(...args: string[]) {
   return JSON.parse(result.stdout.toString());
 }
 
-test("the binary's CLI creates a project and a key; its server answers the openai SDK", async () => {
+test("the binary's CLI creates a project and a key; its server answers the openai SDK (a .env and bunfig.toml beside it are ignored)", async () => {
   const project = cli("projects", "create", "e2e", "--credits", "2");
   expect(project.balance_usd).toBe(2);
   const key = cli("keys", "create", "--project", "e2e", "--name", "ci");

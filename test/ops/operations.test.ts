@@ -88,7 +88,8 @@ describe("logs", () => {
     await new OpenAI({ apiKey: forged, baseURL: `${running!.url}/v1`, maxRetries: 0 }).models.list().catch(() => {});
     await fetch(`${running!.url}/admin/api/projects`, { headers: { authorization: `Bearer ${liveKey}` } });
     await Bun.sleep(50);
-    const output = running!.output();
+    // Both streams: the log on stdout and whatever reaches stderr.
+    const output = running!.output() + running!.errors();
     expect(output).toContain('"level":"debug"');
     expect(output).not.toMatch(/pr-(live|test)-[a-z0-9]{32}/);
     expect(output).not.toContain(liveKey.slice(8));
@@ -158,6 +159,15 @@ describe("signals", () => {
     writeFileSync(join(workdir, "config.yaml"), config());
   });
 
+  test("while serving, the database and WAL files hold no key secret and no provider secret", async () => {
+    await client().chat.completions.create({ model: "upstream", messages });
+    // Checked before shutdown empties the WAL into the database (the test after this one
+    // checks the files again once the server has stopped).
+    const sizes = expectNoSecretsInDatabaseFiles();
+    // The requests above were written to the WAL, so this searched live pages, not an empty file.
+    expect(sizes["data/ops.db-wal"]).toBeGreaterThan(0);
+  });
+
   test("SIGTERM lets an in-flight stream finish and settle, refuses new connections, exits 0", async () => {
     const stream = await client().chat.completions.create({ model: "priced", messages, stream: true });
     const iterator = stream[Symbol.asyncIterator]();
@@ -178,7 +188,13 @@ describe("signals", () => {
   }, 30_000);
 });
 
-test("the database and WAL files never hold a key secret or the provider secret", () => {
+test("after shutdown, the database and WAL files hold no key secret and no provider secret", () => {
+  expectNoSecretsInDatabaseFiles();
+});
+
+/** Searches the raw database and WAL files; returns the bytes read per file. */
+function expectNoSecretsInDatabaseFiles(): Record<string, number> {
+  const sizes: Record<string, number> = {};
   for (const file of ["data/ops.db", "data/ops.db-wal"]) {
     let bytes: Buffer;
     try {
@@ -186,7 +202,9 @@ test("the database and WAL files never hold a key secret or the provider secret"
     } catch {
       continue;
     }
+    sizes[file] = bytes.length;
     expect(bytes.includes(Buffer.from(liveKey.slice(8)))).toBe(false);
     expect(bytes.includes(Buffer.from(PROVIDER_SECRET))).toBe(false);
   }
-});
+  return sizes;
+}

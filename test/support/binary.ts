@@ -1,21 +1,25 @@
 // Builds the compiled binary once per test run (into a temp folder) and starts it as users
 // do: from a directory of their own, with a config there.
 
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 let built: string | undefined;
 
-/** Path of a freshly compiled `parrotrouter`, built with the same flags as `bun run build`. */
+/**
+ * Path of a freshly compiled `parrotrouter`, built by the `build` script of package.json itself
+ * (only its --outfile changed), so the tests run exactly what `npm run build` ships.
+ */
 export function compiledBinary(): string {
   if (built) return built;
   const out = join(mkdtempSync(join(tmpdir(), "parrotrouter-bin-")), "parrotrouter");
   const root = resolve(import.meta.dir, "../..");
-  const result = Bun.spawnSync(
-    [process.execPath, "build", "src/main.ts", "--compile", "--bytecode", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", out],
-    { cwd: root, stdout: "pipe", stderr: "pipe" },
-  );
+  const script: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.build;
+  const args = script.split(/\s+/);
+  if (args[0] !== "bun" || args[1] !== "build" || args.indexOf("--outfile") === -1) throw new Error(`unexpected build script: ${script}`);
+  args[args.indexOf("--outfile") + 1] = out;
+  const result = Bun.spawnSync([process.execPath, ...args.slice(1)], { cwd: root, stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`build failed: ${result.stderr.toString()}`);
   built = out;
   return out;
@@ -26,6 +30,8 @@ export interface RunningBinary {
   process: Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process printed on stdout so far. */
   output(): string;
+  /** Everything the process printed on stderr so far. */
+  errors(): string;
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
@@ -33,15 +39,12 @@ export interface RunningBinary {
 export async function startBinary(binary: string, cwd: string, args: string[] = [], env: Record<string, string> = {}): Promise<RunningBinary> {
   const child = Bun.spawn([binary, "serve", "--port", "0", ...args], { cwd, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
   let stdout = "";
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  const pump = (async () => {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      stdout += decoder.decode(value, { stream: true });
-    }
-  })();
+  let stderr = "";
+  const collect = async (stream: ReadableStream<Uint8Array>, append: (text: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) append(decoder.decode(chunk, { stream: true }));
+  };
+  const pump = Promise.all([collect(child.stdout, (text) => (stdout += text)), collect(child.stderr, (text) => (stderr += text))]);
   const deadline = Date.now() + 10_000;
   let url: string | undefined;
   while (!url && Date.now() < deadline) {
@@ -53,12 +56,14 @@ export async function startBinary(binary: string, cwd: string, args: string[] = 
   }
   if (!url) {
     child.kill();
-    throw new Error(`binary did not start: ${stdout}\n${await new Response(child.stderr).text()}`);
+    await pump.catch(() => {});
+    throw new Error(`binary did not start: ${stdout}\n${stderr}`);
   }
   return {
     url,
     process: child,
     output: () => stdout,
+    errors: () => stderr,
     stop: async (signal = "SIGTERM") => {
       child.kill(signal);
       const code = await child.exited;
