@@ -2,8 +2,7 @@
 // first start, printed once, and only its hash stored. Compared in constant time.
 
 import { timingSafeEqual } from "node:crypto";
-import { eq } from "drizzle-orm";
-import { settings } from "../db/schema";
+import { SettingsRepository } from "../db/settings-repository";
 import type { Runtime } from "../runtime";
 
 const SETTING = "admin_token_sha256";
@@ -26,12 +25,12 @@ export class AdminTokenVerifier {
  */
 export function setUpAdminToken(runtime: Runtime, announce: (token: string) => void): AdminTokenVerifier {
   if (runtime.config.adminToken) return new AdminTokenVerifier(sha256(runtime.config.adminToken));
-  const db = runtime.database.db;
-  const stored = db.select().from(settings).where(eq(settings.key, SETTING)).get();
-  if (stored) return new AdminTokenVerifier(Buffer.from(stored.value, "hex"));
+  const settings = new SettingsRepository(runtime.database.db);
+  const stored = settings.get(SETTING);
+  if (stored) return new AdminTokenVerifier(Buffer.from(stored, "hex"));
   const token = `pra-${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url")}`;
-  db.insert(settings).values({ key: SETTING, value: sha256(token).toString("hex") }).onConflictDoNothing().run();
-  const winner = db.select().from(settings).where(eq(settings.key, SETTING)).get()!;
-  if (winner.value === sha256(token).toString("hex")) announce(token);
-  return new AdminTokenVerifier(Buffer.from(winner.value, "hex"));
+  const hash = sha256(token).toString("hex");
+  const winner = settings.setIfAbsent(SETTING, hash);
+  if (winner === hash) announce(token);
+  return new AdminTokenVerifier(Buffer.from(winner, "hex"));
 }
