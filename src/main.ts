@@ -54,9 +54,28 @@ function loadOrExit(configFlag: string | undefined): { config: AppConfig; warnin
   }
 }
 
+/** `-0.5`, `-3`, `-.25`: an amount, never a cluster of short options. */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)$/;
+/**
+ * Stands in for the minus sign of a negative number while parseArgs reads the line, which
+ * would take `-0.5` for an option `-0` (Node's `allowNegative` is about `--no-flag`, not this).
+ */
+const MINUS = "\u2212";
+
+function maskNegativeNumbers(argv: string[]): string[] {
+  return argv.map((arg) => (NEGATIVE_NUMBER.test(arg) ? MINUS + arg.slice(1) : arg));
+}
+
+function unmask<V>(value: V): V {
+  if (Array.isArray(value)) return value.map(unmask) as V;
+  if (typeof value === "string" && value.startsWith(MINUS) && NEGATIVE_NUMBER.test("-" + value.slice(1))) return ("-" + value.slice(1)) as V;
+  return value;
+}
+
 async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
+  // Negative amounts are values and positionals (`credits grant P -0.5` is an adjustment).
+  const parsed = parseArgs({
+    args: maskNegativeNumbers(argv),
     allowPositionals: true,
     options: {
       config: { type: "string" },
@@ -81,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
       to: { type: "string" },
     },
   });
+  const values = Object.fromEntries(Object.entries(parsed.values).map(([name, value]) => [name, unmask(value)])) as typeof parsed.values;
+  const positionals = parsed.positionals.map(unmask);
   if (values.help) return void process.stdout.write(USAGE);
   const [command = "serve", sub, ...rest] = positionals;
   const json = values.json === true;

@@ -2,8 +2,10 @@
 // GET /v1/key (this key), GET /v1/credits (project balance), GET /v1/usage (project usage).
 
 import type { Server } from "bun";
-import { startOfUtcDay, startOfUtcMonth, startOfUtcWeek, windowStart } from "../credits/windows";
+import { startOfUtcDay, startOfUtcMonth, startOfUtcWeek } from "../credits/windows";
 import { requireScope } from "../keys/permissions";
+import { effectiveLimits, withRateLimitHeaders } from "../keys/rate-limit";
+import type { KeyRecord } from "../keys/repository";
 import { nanoToUsd } from "../shared/money";
 import { parseUsageQuery, usageCsvResponse, usageRowsJson } from "../usage/query";
 import type { Runtime } from "../runtime";
@@ -11,15 +13,31 @@ import { authenticateRequest } from "./request-context";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function handleKeyInfo(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
+/**
+ * Authenticates, then runs `answer` for the key; the answer and any error it throws carry the
+ * key's x-ratelimit-* headers. These calls read the budget without taking from it: only
+ * completions and embeddings count (DESIGN.md §3 rate-limits the inference path).
+ */
+function accountCall(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined, answer: (key: KeyRecord) => Response): Response {
   const { key } = authenticateRequest(runtime, request, server);
-  requireScope(key, "read");
+  const headers = runtime.rateLimiter.currentHeaders(key, runtime.config.rateLimits, runtime.clock.now());
+  return withRateLimitHeaders(headers, () => {
+    requireScope(key, "read");
+    return answer(key);
+  });
+}
+
+export function handleKeyInfo(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
+  return accountCall(runtime, request, server, (key) => keyInfo(runtime, key));
+}
+
+function keyInfo(runtime: Runtime, key: KeyRecord): Response {
   const now = runtime.clock.now();
   const spentAll = runtime.usage.totalCost({ keyId: key.id });
   const limit = key.spendLimitNanoUsd;
-  const spentInWindow = limit === null ? 0 : runtime.usage.totalCost({ keyId: key.id, from: windowStart(key.limitReset, now) });
-  const rpm = key.rpm ?? runtime.config.rateLimits.rpm ?? null;
-  const tpm = key.tpm ?? runtime.config.rateLimits.tpm ?? null;
+  // What the cap is checked against: this key's window spend together with the keys it was rotated from.
+  const spentInWindow = limit === null ? 0 : runtime.credits.keySpent(key, now);
+  const { rpm, tpm } = effectiveLimits(key, runtime.config.rateLimits);
   return Response.json({
     data: {
       label: key.display,
@@ -45,8 +63,10 @@ export function handleKeyInfo(runtime: Runtime, request: Request, server: Server
 }
 
 export function handleCredits(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
-  const { key } = authenticateRequest(runtime, request, server);
-  requireScope(key, "read");
+  return accountCall(runtime, request, server, (key) => credits(runtime, key));
+}
+
+function credits(runtime: Runtime, key: KeyRecord): Response {
   const totals = runtime.ledger.totals(key.projectId);
   const balance = runtime.credits.balanceOf(key.projectId);
   return Response.json({
@@ -60,8 +80,10 @@ export function handleCredits(runtime: Runtime, request: Request, server: Server
 }
 
 export function handleUsage(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
-  const { key } = authenticateRequest(runtime, request, server);
-  requireScope(key, "read");
+  return accountCall(runtime, request, server, (key) => usage(runtime, key, request));
+}
+
+function usage(runtime: Runtime, key: KeyRecord, request: Request): Response {
   const params = new URL(request.url).searchParams;
   const { filter, groupBy, format } = parseUsageQuery(params);
   // A key only ever sees its own project's usage; a `key` filter must be one of the project's keys.

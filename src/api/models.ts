@@ -3,6 +3,7 @@
 
 import type { Server } from "bun";
 import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
+import { withRateLimitHeaders } from "../keys/rate-limit";
 import type { KeyRecord } from "../keys/repository";
 import { ApiError } from "../shared/errors";
 import type { Runtime } from "../runtime";
@@ -19,16 +20,22 @@ function visibleModels(runtime: Runtime, key: KeyRecord): string[] {
   return Object.keys(runtime.config.models).filter((name) => isModelAllowed(key, name));
 }
 
+/** Authenticates, then answers; the answer or error carries the key's x-ratelimit-* headers (listing models takes nothing from the budget). */
+function modelsCall(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined, answer: (key: KeyRecord) => Response): Response {
+  const { key } = authenticateRequest(runtime, request, server);
+  return withRateLimitHeaders(runtime.rateLimiter.currentHeaders(key, runtime.config.rateLimits, runtime.clock.now()), () => answer(key));
+}
+
 export function handleListModels(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {
-  const ctx = authenticateRequest(runtime, request, server);
-  return Response.json({ object: "list", data: visibleModels(runtime, ctx.key).map(modelObject) });
+  return modelsCall(runtime, request, server, (key) => Response.json({ object: "list", data: visibleModels(runtime, key).map(modelObject) }));
 }
 
 export function handleGetModel(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined, id: string): Response {
-  const ctx = authenticateRequest(runtime, request, server);
-  if (!runtime.config.models[id]) {
-    throw new ApiError({ code: "model_not_found", message: `The model '${id}' does not exist`, param: "model" });
-  }
-  requireModelAllowed(ctx.key, id);
-  return Response.json(modelObject(id));
+  return modelsCall(runtime, request, server, (key) => {
+    if (!runtime.config.models[id]) {
+      throw new ApiError({ code: "model_not_found", message: `The model '${id}' does not exist`, param: "model" });
+    }
+    requireModelAllowed(key, id);
+    return Response.json(modelObject(id));
+  });
 }

@@ -3,9 +3,9 @@
 // are prepared once.
 
 import type { Database } from "bun:sqlite";
-import { and, desc, eq, gte, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/connection";
-import { ledgerEntries, projects, usageHourly } from "../db/schema";
+import { apiKeys, ledgerEntries, projects, usageHourly } from "../db/schema";
 
 /** Everything recorded about one finished request. */
 export interface RequestRecord {
@@ -124,7 +124,16 @@ export class LedgerRepository {
     this.keySpendSince = db
       .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
       .from(usageHourly)
-      .where(and(eq(usageHourly.keyId, p("keyId")), gte(usageHourly.hour, p("since"))))
+      .where(
+        and(
+          // Every key of the lineage (a key rotated from another continues its spend window).
+          inArray(
+            usageHourly.keyId,
+            db.select({ id: apiKeys.id }).from(apiKeys).where(or(eq(apiKeys.lineageId, p("lineageId")), eq(apiKeys.id, p("lineageId")))),
+          ),
+          gte(usageHourly.hour, p("since")),
+        ),
+      )
       .prepare();
     this.balanceOf = db
       .select({ balanceNanoUsd: projects.balanceNanoUsd })
@@ -243,9 +252,9 @@ export class LedgerRepository {
     return this.balanceOf.get({ projectId })?.balanceNanoUsd;
   }
 
-  /** Sum of a key's costs in rollups since `since` (epoch ms, hour-aligned). */
-  keySpend(keyId: string, since: number): number {
-    return this.keySpendSince.get({ keyId, since })?.total ?? 0;
+  /** Sum of the costs of a key lineage's keys in rollups since `since` (epoch ms, hour-aligned). */
+  keySpend(lineageId: string, since: number): number {
+    return this.keySpendSince.get({ lineageId, since })?.total ?? 0;
   }
 
   /** Sum of the project's ledger: what the balance column must always equal. */

@@ -6,15 +6,26 @@ import type { Usage } from "../providers/types";
 
 const PER_MILLION = 1_000_000n;
 
-/** The exact cost of `usage`, rounded up to the next nano-USD. */
+/**
+ * A count fit for the exact arithmetic below. Usage is checked where it enters (usageFromCounts);
+ * this is the last guard, since a negative count would credit the project and a fractional or
+ * non-finite one would make BigInt throw and leave the request unsettled.
+ */
+function wholeTokens(tokens: number): number {
+  return tokens > 0 ? Math.ceil(Math.min(tokens, Number.MAX_SAFE_INTEGER)) : 0;
+}
+
+/** The exact cost of `usage`, rounded up to the next nano-USD: never negative, never throws. */
 export function costOfUsage(usage: Usage, pricing: ModelPricing): number {
-  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
-  const uncached = usage.inputTokens - cached;
+  const inputTokens = wholeTokens(usage.inputTokens);
+  const cached = Math.min(wholeTokens(usage.cachedInputTokens), inputTokens);
+  const uncached = inputTokens - cached;
+  const outputTokens = wholeTokens(usage.outputTokens);
   // Plain numbers are exact while every product and the sum stay within 2^53 (any realistic
   // request); BigInt only for the rest. Same result either way, a fraction of the cost.
   const inputPart = uncached * pricing.inputNanoPerMillion;
   const cachedPart = cached * pricing.cachedInputNanoPerMillion;
-  const outputPart = usage.outputTokens * pricing.outputNanoPerMillion;
+  const outputPart = outputTokens * pricing.outputNanoPerMillion;
   const sum = inputPart + cachedPart + outputPart;
   if (Number.isSafeInteger(inputPart) && Number.isSafeInteger(cachedPart) && Number.isSafeInteger(outputPart) && Number.isSafeInteger(sum)) {
     const remainder = sum % 1_000_000;
@@ -23,7 +34,7 @@ export function costOfUsage(usage: Usage, pricing: ModelPricing): number {
   const numerator =
     BigInt(uncached) * BigInt(pricing.inputNanoPerMillion) +
     BigInt(cached) * BigInt(pricing.cachedInputNanoPerMillion) +
-    BigInt(usage.outputTokens) * BigInt(pricing.outputNanoPerMillion);
+    BigInt(outputTokens) * BigInt(pricing.outputNanoPerMillion);
   return Number((numerator + PER_MILLION - 1n) / PER_MILLION);
 }
 

@@ -17,7 +17,8 @@ const LIMIT_PERIOD = { daily: "day", weekly: "week", monthly: "month" } as const
 
 export interface Hold {
   projectId: string;
-  keyId: string;
+  /** The key's lineage: what its spend cap is counted against (see KeyRecord.lineageId). */
+  lineageId: string;
   amountNanoUsd: number;
   /** False for test keys in simulate mode and for free models at zero cost. */
   charged: boolean;
@@ -45,8 +46,9 @@ export interface SettleOutcome {
 export class CreditService {
   private readonly balances = new Map<string, number>();
   private readonly heldByProject = new Map<string, number>();
-  private readonly heldByKey = new Map<string, number>();
-  private readonly keySpend = new Map<string, { since: number; spentNanoUsd: number }>();
+  /** Open holds and window spend per key lineage: a rotated key continues its predecessor's. */
+  private readonly heldByLineage = new Map<string, number>();
+  private readonly lineageSpend = new Map<string, { since: number; spentNanoUsd: number }>();
   private open = 0;
   private readonly commits: GroupCommit;
 
@@ -67,7 +69,7 @@ export class CreditService {
   /** Forget cached balances and spends (another process changed the database). */
   clearCaches(): void {
     this.balances.clear();
-    this.keySpend.clear();
+    this.lineageSpend.clear();
   }
 
   balanceOf(projectId: string): number {
@@ -87,7 +89,7 @@ export class CreditService {
   placeHold(request: HoldRequest, now: number): Hold {
     const { key, model } = request;
     const amount = request.charge ? worstCaseCost(request.inputTokens, request.maxOutputTokens, model.pricing) : 0;
-    const hold: Hold = { projectId: key.projectId, keyId: key.id, amountNanoUsd: amount, charged: request.charge, settled: false };
+    const hold: Hold = { projectId: key.projectId, lineageId: key.lineageId, amountNanoUsd: amount, charged: request.charge, settled: false };
     if (request.charge && amount > 0) {
       this.checkKeyLimit(key, amount, now);
       const balance = this.balanceOf(key.projectId);
@@ -104,7 +106,7 @@ export class CreditService {
       }
     }
     this.heldByProject.set(key.projectId, (this.heldByProject.get(key.projectId) ?? 0) + amount);
-    this.heldByKey.set(key.id, (this.heldByKey.get(key.id) ?? 0) + amount);
+    this.heldByLineage.set(key.lineageId, (this.heldByLineage.get(key.lineageId) ?? 0) + amount);
     this.open++;
     return hold;
   }
@@ -112,7 +114,7 @@ export class CreditService {
   private checkKeyLimit(key: KeyRecord, amount: number, now: number): void {
     if (key.spendLimitNanoUsd === null) return;
     const spent = this.keySpent(key, now);
-    const held = this.heldByKey.get(key.id) ?? 0;
+    const held = this.heldByLineage.get(key.lineageId) ?? 0;
     if (spent + held + amount <= key.spendLimitNanoUsd) return;
     const period = key.limitReset ? ` per ${LIMIT_PERIOD[key.limitReset]}` : "";
     throw new ApiError({
@@ -123,13 +125,13 @@ export class CreditService {
     });
   }
 
-  /** What a key spent in its current limit window. */
+  /** What a key (with the keys it was rotated from) spent in its current limit window. */
   keySpent(key: KeyRecord, now: number): number {
     const since = windowStart(key.limitReset, now);
-    const cached = this.keySpend.get(key.id);
+    const cached = this.lineageSpend.get(key.lineageId);
     if (cached && cached.since === since) return cached.spentNanoUsd;
-    const spentNanoUsd = this.ledger.keySpend(key.id, since);
-    this.keySpend.set(key.id, { since, spentNanoUsd });
+    const spentNanoUsd = this.ledger.keySpend(key.lineageId, since);
+    this.lineageSpend.set(key.lineageId, { since, spentNanoUsd });
     return spentNanoUsd;
   }
 
@@ -169,7 +171,7 @@ export class CreditService {
   private settled(hold: Hold, costNanoUsd: number, result: Settled): SettleOutcome {
     if (!result.duplicate && costNanoUsd > 0) {
       if (result.balanceNanoUsd !== null) this.balances.set(hold.projectId, result.balanceNanoUsd);
-      const spend = this.keySpend.get(hold.keyId);
+      const spend = this.lineageSpend.get(hold.lineageId);
       if (spend) spend.spentNanoUsd += costNanoUsd;
     }
     return { costNanoUsd: result.duplicate ? 0 : costNanoUsd, balanceNanoUsd: result.balanceNanoUsd, duplicate: result.duplicate };
@@ -181,6 +183,6 @@ export class CreditService {
     hold.settled = true;
     this.open--;
     this.heldByProject.set(hold.projectId, (this.heldByProject.get(hold.projectId) ?? 0) - hold.amountNanoUsd);
-    this.heldByKey.set(hold.keyId, (this.heldByKey.get(hold.keyId) ?? 0) - hold.amountNanoUsd);
+    this.heldByLineage.set(hold.lineageId, (this.heldByLineage.get(hold.lineageId) ?? 0) - hold.amountNanoUsd);
   }
 }

@@ -37,8 +37,13 @@ export const apiKeys = sqliteTable(
     revokedAt: integer("revoked_at"),
     /** The key that replaced this one by rotation. */
     replacedBy: text("replaced_by"),
+    /**
+     * The id of the first key of a rotation chain (its own id for a fresh key): every key
+     * rotated from it shares one spend window and one rate-limit budget.
+     */
+    lineageId: text("lineage_id"),
   },
-  (table) => [index("api_keys_project").on(table.projectId)],
+  (table) => [index("api_keys_project").on(table.projectId), index("api_keys_lineage").on(table.lineageId)],
 );
 
 export const ledgerEntries = sqliteTable(

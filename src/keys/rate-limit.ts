@@ -1,5 +1,8 @@
-// In-memory token buckets: per-key requests and tokens per minute (OpenAI's x-ratelimit-*
-// headers), and failed authentications per client IP.
+// In-memory token buckets: requests and tokens per minute per key lineage (a rotated key
+// shares its predecessor's), with OpenAI's x-ratelimit-* headers; failed authentications per IP.
+
+import { ApiError } from "../shared/errors";
+import type { KeyRecord } from "./repository";
 
 /** A bucket that holds up to `capacity` and refills it evenly over a minute. */
 class MinuteBucket {
@@ -7,11 +10,21 @@ class MinuteBucket {
   private updatedAt: number;
 
   constructor(
-    readonly capacity: number,
+    public capacity: number,
     now: number,
   ) {
     this.level = capacity;
     this.updatedAt = now;
+  }
+
+  /**
+   * A new limit keeps exactly what was used (the level may go below zero, a debt that refills):
+   * otherwise two keys of one lineage with different limits would refill the shared bucket by turns.
+   */
+  resize(capacity: number, now: number): void {
+    this.refill(now);
+    this.level = capacity - (this.capacity - this.level);
+    this.capacity = capacity;
   }
 
   private refill(now: number): void {
@@ -66,6 +79,11 @@ export interface KeyLimits {
   tpm: number | null;
 }
 
+/** A key's own limits, else the config's defaults (`rate_limits:`); null means unlimited. */
+export function effectiveLimits(key: { rpm: number | null; tpm: number | null }, defaults: { rpm?: number; tpm?: number }): KeyLimits {
+  return { rpm: key.rpm ?? defaults.rpm ?? null, tpm: key.tpm ?? defaults.tpm ?? null };
+}
+
 export interface Admission {
   /** Response headers for a limited key (empty when the key has no limits). */
   headers: Record<string, string>;
@@ -79,20 +97,23 @@ export class KeyRateLimiter {
 
   private bucket(map: Map<string, MinuteBucket>, id: string, capacity: number, now: number): MinuteBucket {
     let bucket = map.get(id);
-    if (!bucket || bucket.capacity !== capacity) {
+    if (!bucket) {
       bucket = new MinuteBucket(capacity, now);
       map.set(id, bucket);
+    } else if (bucket.capacity !== capacity) {
+      bucket.resize(capacity, now);
     }
     return bucket;
   }
 
   /**
    * Admits one request of about `tokens` tokens or returns the wait in ms. Both limits are
-   * checked before either is charged, so a refusal costs nothing.
+   * checked before either is charged, so a refusal costs nothing. `lineageId` is the key's
+   * `KeyRecord.lineageId`, so a rotated key and its predecessor draw on one budget.
    */
-  admit(keyId: string, limits: KeyLimits, tokens: number, now: number): Admission | { retryAfterMs: number; headers: Record<string, string> } {
-    const requests = limits.rpm ? this.bucket(this.requestBuckets, keyId, limits.rpm, now) : undefined;
-    const tokenBucket = limits.tpm ? this.bucket(this.tokenBuckets, keyId, limits.tpm, now) : undefined;
+  admit(lineageId: string, limits: KeyLimits, tokens: number, now: number): Admission | { retryAfterMs: number; headers: Record<string, string> } {
+    const requests = limits.rpm ? this.bucket(this.requestBuckets, lineageId, limits.rpm, now) : undefined;
+    const tokenBucket = limits.tpm ? this.bucket(this.tokenBuckets, lineageId, limits.tpm, now) : undefined;
     const waitRequests = requests?.msUntil(1, now) ?? 0;
     const waitTokens = tokenBucket?.msUntil(tokens, now) ?? 0;
     if (waitRequests > 0 || waitTokens > 0) {
@@ -109,6 +130,18 @@ export class KeyRateLimiter {
     };
   }
 
+  /**
+   * The x-ratelimit-* headers of a key as its budget stands, taking nothing: for the responses
+   * that do not count against the limits (models, key info, credits, usage, and errors raised
+   * before admission). Empty when the key has no limits and `defaults` set none.
+   */
+  currentHeaders(key: Pick<KeyRecord, "lineageId" | "rpm" | "tpm">, defaults: { rpm?: number; tpm?: number }, now: number): Record<string, string> {
+    const limits = effectiveLimits(key, defaults);
+    const requests = limits.rpm ? this.bucket(this.requestBuckets, key.lineageId, limits.rpm, now) : undefined;
+    const tokens = limits.tpm ? this.bucket(this.tokenBuckets, key.lineageId, limits.tpm, now) : undefined;
+    return this.headers(requests, tokens, now);
+  }
+
   private headers(requests: MinuteBucket | undefined, tokens: MinuteBucket | undefined, now: number): Record<string, string> {
     const headers: Record<string, string> = {};
     if (requests) {
@@ -123,6 +156,24 @@ export class KeyRateLimiter {
     }
     return headers;
   }
+}
+
+/**
+ * Runs the work of a /v1 call after authentication so that its answer, or the ApiError it
+ * throws, carries `headers` (a limited key gets x-ratelimit-* on every response).
+ */
+export function withRateLimitHeaders(headers: Record<string, string>, work: () => Response): Response {
+  if (Object.keys(headers).length === 0) return work();
+  let response: Response;
+  try {
+    response = work();
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const { code, message, param, status, type } = error;
+    throw new ApiError({ code, message, param, status, type, headers: { ...headers, ...error.headers } });
+  }
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
 }
 
 /** Failed authentications per client IP: a guesser is slowed, nobody else is. */

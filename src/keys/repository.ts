@@ -31,6 +31,12 @@ export interface KeyRecord {
   /** When the key stops working (in the future during a rotation's grace period). */
   revokedAt: number | null;
   replacedBy: string | null;
+  /**
+   * The id of the first key of this key's rotation chain (its own id when it was never
+   * rotated into): spend caps and rate limits are counted per lineage, so rotating a key
+   * neither resets them nor doubles them during the grace period.
+   */
+  lineageId: string;
 }
 
 /** The settings a key is created with (and a rotation copies). */
@@ -48,6 +54,7 @@ function toRecord(row: Row): KeyRecord {
     scopes: JSON.parse(row.scopes) as Scope[],
     models: row.models === null ? null : (JSON.parse(row.models) as string[]),
     limitReset: row.limitReset as LimitReset | null,
+    lineageId: row.lineageId ?? row.id,
   };
 }
 
@@ -87,7 +94,8 @@ export class KeyRepository {
     return rows.map(toRecord);
   }
 
-  insert(id: string, settings: KeySettings, hash: string, display: string, now: number): void {
+  /** Stores a new key; `lineageId` is its predecessor's lineage when it comes from a rotation. */
+  insert(id: string, settings: KeySettings, hash: string, display: string, now: number, lineageId = id): void {
     this.db
       .insert(apiKeys)
       .values({
@@ -105,6 +113,7 @@ export class KeyRepository {
         tpm: settings.tpm,
         expiresAt: settings.expiresAt,
         createdAt: now,
+        lineageId,
       })
       .run();
   }
@@ -164,5 +173,6 @@ function columns() {
     lastUsedAt: apiKeys.lastUsedAt,
     revokedAt: apiKeys.revokedAt,
     replacedBy: apiKeys.replacedBy,
+    lineageId: apiKeys.lineageId,
   };
 }

@@ -20,19 +20,19 @@ export class KeyService {
   ) {}
 
   create(settings: KeySettings, now: number): IssuedKey {
-    const secret = generateKey(settings.env);
-    const id = newId("key");
-    this.repository.insert(id, settings, hashKey(secret), displayKey(secret), now);
-    return { record: this.mustFind(id), secret };
+    return this.issue(settings, now);
   }
 
-  /** A new secret with the same settings; the old one works for `graceSeconds` more. */
+  /**
+   * A new secret with the same settings; the old one works for `graceSeconds` more. The new
+   * key joins the old one's lineage: it continues its spend window and shares its rate limits.
+   */
   rotate(id: string, graceSeconds: number, now: number): IssuedKey {
     const old = this.mustFind(id);
     if (old.revokedAt !== null && old.revokedAt <= now) {
       throw new ApiError({ code: "invalid_request", message: "A revoked key cannot be rotated" });
     }
-    const issued = this.create(old, now);
+    const issued = this.issue(old, now, old.lineageId);
     this.repository.revoke(id, now + Math.max(0, graceSeconds) * 1000, issued.record.id);
     this.cache.clear();
     return issued;
@@ -60,6 +60,13 @@ export class KeyService {
 
   list(projectId?: string): KeyRecord[] {
     return this.repository.list(projectId).map((record) => ({ ...record, lastUsedAt: this.cache.pendingLastUsedOf(record.id) ?? record.lastUsedAt }));
+  }
+
+  private issue(settings: KeySettings, now: number, lineageId?: string): IssuedKey {
+    const secret = generateKey(settings.env);
+    const id = newId("key");
+    this.repository.insert(id, settings, hashKey(secret), displayKey(secret), now, lineageId);
+    return { record: this.mustFind(id), secret };
   }
 
   private mustFind(id: string): KeyRecord {

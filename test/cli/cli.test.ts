@@ -41,6 +41,22 @@ describe("parrotrouter CLI", () => {
     expect(json("credits", "show", "alpha").balance_usd).toBe(5.25);
   });
 
+  // Regression: parseArgs read `-0.5` as the short option `-0` ("Unknown option '0'").
+  test("credits grant with a negative amount is an adjustment, as a positional or before other options", () => {
+    const adjusted = json("credits", "grant", "alpha", "-0.5");
+    expect(adjusted.entry).toMatchObject({ kind: "adjustment", amount_usd: -0.5 });
+    expect(adjusted.balance_usd).toBe(4.75);
+    const noted = json("credits", "grant", "alpha", "-.25", "--note", "refund of a duplicate grant");
+    expect(noted.entry).toMatchObject({ kind: "adjustment", amount_usd: -0.25, note: "refund of a duplicate grant" });
+    expect(json("credits", "show", "alpha").balance_usd).toBe(4.5);
+  });
+
+  test("an option that looks like a negative number is still an error, not an amount", () => {
+    const result = run("credits", "grant", "alpha", "-x");
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("Unknown option");
+  });
+
   test("keys create prints the secret once; list and revoke never show it", () => {
     const created = json("keys", "create", "--project", "alpha", "--name", "ci", "--env", "test", "--scope", "read", "--models", "gpt-4o,claude-*");
     expect(created.key).toMatch(/^pr-test-[a-z0-9]{32}$/);

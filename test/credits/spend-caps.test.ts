@@ -128,3 +128,86 @@ describe("grants and adjustments through the admin API", () => {
     expect((await admin(`/projects/nope/credits`, { amount_usd: 1 })).status).toBe(404);
   });
 });
+
+const adminPost = async (path: string, body: unknown) =>
+  (await fetch(`${server.url}/admin/api${path}`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) })).json() as Promise<
+    Record<string, any>
+  >;
+const refusal = (key: string) => clientFor(key).chat.completions.create({ model: "priced", messages, max_tokens: 50 }).then(() => null, (e: InstanceType<typeof OpenAI.APIError>) => e);
+const spendOneCent = async (key: string) => {
+  oneCent();
+  await clientFor(key).chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+};
+
+// Regression: spend was counted per key id, so rotating a key at its cap gave it a fresh cap,
+// and during the grace period the old and new secrets had a full cap each.
+describe("a rotated key continues its predecessor's spend window", () => {
+  test("a key at its daily cap is still 402 after rotation, with the same message; /v1/key shows nothing left", async () => {
+    server.createProject("rotated-cap", 5);
+    const old = server.createKey({ project: "rotated-cap", spend_limit_usd: 0.02, limit_reset: "daily" });
+    for (let i = 0; i < 2; i++) await spendOneCent(old.key);
+    const before = await refusal(old.key);
+    expect(before?.status).toBe(402);
+
+    const rotated = await adminPost(`/keys/${old.id}/rotate`, { grace_seconds: 3600 });
+    const after = await refusal(rotated.key);
+    expect(after?.status).toBe(402);
+    expect(after?.code).toBe("insufficient_credits");
+    expect(after?.message).toBe(before!.message);
+    expect((await refusal(old.key))?.status).toBe(402); // the old secret during its grace
+    expect(fake.requests).toHaveLength(2);
+
+    const info = await fetch(`${server.baseURL}/key`, { headers: { authorization: `Bearer ${rotated.key}` } });
+    expect(((await info.json()) as { data: { limit: number; limit_remaining: number } }).data).toMatchObject({ limit: 0.02, limit_remaining: 0 });
+  });
+
+  test("during the grace period the old and new secrets draw on one cap", async () => {
+    server.createProject("grace-cap", 5);
+    const old = server.createKey({ project: "grace-cap", spend_limit_usd: 0.02, limit_reset: "daily" });
+    await spendOneCent(old.key);
+    const rotated = await adminPost(`/keys/${old.id}/rotate`, { grace_seconds: 3600 });
+    await spendOneCent(rotated.key);
+    expect((await refusal(old.key))?.status).toBe(402);
+    expect((await refusal(rotated.key))?.status).toBe(402);
+    // A second rotation (from the newest key) stays in the same window too.
+    const again = await adminPost(`/keys/${rotated.id}/rotate`, {});
+    expect((await refusal(again.key))?.status).toBe(402);
+    expect(fake.requests).toHaveLength(2);
+  });
+});
+
+describe("weekly and monthly caps reset at the UTC boundary", () => {
+  test("monthly: spend from the 1st still counts on the last day up to its last millisecond; at 00:00 UTC on the 1st it is fresh", async () => {
+    server.createProject("monthly", 5);
+    const key = server.createKey({ project: "monthly", spend_limit_usd: 0.02, limit_reset: "monthly" }).key;
+    clock.set(Date.UTC(2027, 1, 1, 0, 0, 0, 0)); // the first millisecond of February
+    await spendOneCent(key);
+    clock.set(Date.UTC(2027, 1, 28, 23, 0, 0)); // 27 days later, same month
+    await spendOneCent(key);
+    clock.set(Date.UTC(2027, 1, 28, 23, 59, 59, 999));
+    const refused = await refusal(key);
+    expect(refused?.status).toBe(402);
+    expect(refused?.message).toContain("spend limit of $0.020000000 per month is reached ($0.020000000 spent");
+
+    clock.set(Date.UTC(2027, 2, 1, 0, 0, 0, 0));
+    await spendOneCent(key);
+    const info = await fetch(`${server.baseURL}/key`, { headers: { authorization: `Bearer ${key}` } });
+    expect(((await info.json()) as { data: Record<string, unknown> }).data).toMatchObject({ limit_remaining: 0.01, usage_monthly: 0.01, usage: 0.03 });
+  });
+
+  test("weekly: weeks start on Monday 00:00 UTC; Monday's spend counts through Sunday 23:59:59.999", async () => {
+    server.createProject("weekly", 5);
+    const key = server.createKey({ project: "weekly", spend_limit_usd: 0.02, limit_reset: "weekly" }).key;
+    clock.set(Date.UTC(2027, 2, 1, 0, 0, 0, 0)); // Monday, 1 March 2027
+    await spendOneCent(key);
+    clock.set(Date.UTC(2027, 2, 7, 23, 0, 0)); // Sunday
+    await spendOneCent(key);
+    clock.set(Date.UTC(2027, 2, 7, 23, 59, 59, 999));
+    const refused = await refusal(key);
+    expect(refused?.status).toBe(402);
+    expect(refused?.message).toContain("per week");
+
+    clock.set(Date.UTC(2027, 2, 8, 0, 0, 0, 0)); // Monday
+    await spendOneCent(key);
+  });
+});

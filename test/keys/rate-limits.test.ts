@@ -200,3 +200,129 @@ describe("failed authentications per client IP", () => {
     expectError(await v1(server, key.key, "GET", "/models"), 429, "rate_limit_exceeded");
   });
 });
+
+// Regression: buckets were kept per key id, so rotating a key at its limit gave it a full
+// budget, and during the grace period the old and new secrets had a full rpm/tpm each.
+describe("a rotated key shares its predecessor's rate limits", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+  });
+  afterAll(() => server.stop());
+  const send = (secret: string, extra: Record<string, unknown> = {}) => v1(server, secret, "POST", "/chat/completions", chat("cheap", extra));
+
+  test("rpm exhausted → rotate → the new secret is still 429 until the minute refills", async () => {
+    const { key: old } = projectWithKey(server, 5, { rpm: 2 });
+    for (let i = 0; i < 2; i++) expect((await send(old.key)).status).toBe(200);
+    expectError(await send(old.key), 429, "rate_limit_exceeded");
+
+    const fresh = (await adminApi(server, "POST", `/keys/${old.id}/rotate`, { grace_seconds: 3600 })).body.key as string;
+    const refused = await send(fresh);
+    expectError(refused, 429, "rate_limit_exceeded");
+    expect(refused.headers.get("retry-after")).toBe("30");
+    expect(ratelimit(refused)).toMatchObject({ "x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "0" });
+
+    clock.advance(30_000); // one request's worth refills, for the lineage as a whole
+    expect((await send(fresh)).status).toBe(200);
+    expectError(await send(old.key), 429, "rate_limit_exceeded");
+  });
+
+  test("during the grace period the old and new secrets draw on one rpm and one tpm budget", async () => {
+    const { key: old } = projectWithKey(server, 5, { rpm: 2 });
+    expect((await send(old.key)).status).toBe(200);
+    const fresh = (await adminApi(server, "POST", `/keys/${old.id}/rotate`, { grace_seconds: 3600 })).body.key as string;
+    const second = await send(fresh);
+    expect(ratelimit(second)["x-ratelimit-remaining-requests"]).toBe("0");
+    expectError(await send(fresh), 429, "rate_limit_exceeded");
+    expectError(await send(old.key), 429, "rate_limit_exceeded");
+
+    const { key: tokenOld } = projectWithKey(server, 5, { tpm: 100 });
+    expect((await send(tokenOld.key, { max_tokens: 60 })).status).toBe(200);
+    const tokenFresh = (await adminApi(server, "POST", `/keys/${tokenOld.id}/rotate`, { grace_seconds: 3600 })).body.key as string;
+    expectError(await send(tokenFresh, { max_tokens: 60 }), 429, "rate_limit_exceeded");
+  });
+
+  test("a limit changed on one key of the lineage keeps what was used instead of refilling the shared budget", async () => {
+    const { key: old } = projectWithKey(server, 5, { rpm: 2 });
+    for (let i = 0; i < 2; i++) expect((await send(old.key)).status).toBe(200);
+    const rotated = (await adminApi(server, "POST", `/keys/${old.id}/rotate`, { grace_seconds: 3600 })).body;
+    await adminApi(server, "PATCH", `/keys/${rotated.id}`, { rpm: 3 });
+    const third = await send(rotated.key);
+    expect(third.status).toBe(200); // the one request the higher limit adds
+    expect(ratelimit(third)).toMatchObject({ "x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0" });
+    for (let i = 0; i < 3; i++) {
+      // Alternating between the two limits must not refill anything.
+      expectError(await send(old.key), 429, "rate_limit_exceeded");
+      expectError(await send(rotated.key), 429, "rate_limit_exceeded");
+    }
+  });
+});
+
+describe("x-ratelimit-* headers on every response of a limited key", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+  });
+  afterAll(() => server.stop());
+  const reads = ["/models", "/models/cheap", "/key", "/credits", "/usage"];
+
+  test("GET /v1/models, /v1/models/{id}, /v1/key, /v1/credits and /v1/usage report the budget and take nothing from it", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 5, tpm: 1000 });
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))["x-ratelimit-remaining-requests"]).toBe("4");
+    const seen: Record<string, string>[] = [];
+    for (const path of reads) {
+      const result = await v1(server, key.key, "GET", path);
+      expect(result.status).toBe(200);
+      seen.push(ratelimit(result));
+    }
+    expect(seen[0]).toMatchObject({ "x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4", "x-ratelimit-limit-tokens": "1000" });
+    expect(seen[0]!["x-ratelimit-reset-requests"]).toBe("12s");
+    for (const headers of seen) expect(headers).toEqual(seen[0]!);
+    expect(ratelimit(await v1(server, key.key, "POST", "/chat/completions", chat()))["x-ratelimit-remaining-requests"]).toBe("3");
+  });
+
+  test("the 400, 403 and 404 raised after authentication carry the headers too", async () => {
+    const { project, key: inference } = projectWithKey(server, 5, { rpm: 5, scopes: ["inference"], models: ["cheap"] });
+    const errors: [Reply, number, string][] = [
+      [await v1(server, inference.key, "GET", "/models/no-such-model"), 404, "model_not_found"],
+      [await v1(server, inference.key, "GET", "/models/gpt-4o"), 403, "model_not_allowed"],
+      [await v1(server, inference.key, "GET", "/key"), 403, "insufficient_scope"],
+      [await v1(server, inference.key, "GET", "/credits"), 403, "insufficient_scope"],
+    ];
+    const reader = server.createKey({ project: project.name, scopes: ["read"], rpm: 5 });
+    errors.push([await v1(server, reader.key, "GET", "/usage?group_by=weekday"), 400, "invalid_request"]);
+    for (const [result, status, code] of errors) {
+      expectError(result, status, code);
+      expect(ratelimit(result)).toMatchObject({ "x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "5" });
+    }
+  });
+
+  test("chat and embeddings errors raised before admission carry the headers and spend nothing", async () => {
+    const { key } = projectWithKey(server, 5, { rpm: 5, models: ["cheap", "text-embedding-3-small"] });
+    const errors: [Reply, number, string][] = [
+      [await v1(server, key.key, "POST", "/chat/completions", { model: "no-such-model", messages: [{ role: "user", content: "x" }] }), 404, "model_not_found"],
+      [await v1(server, key.key, "POST", "/chat/completions", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] }), 403, "model_not_allowed"],
+      [await v1(server, key.key, "POST", "/chat/completions", { model: "cheap" }), 400, "missing_required_parameter"],
+      [await v1(server, key.key, "POST", "/embeddings", { model: "text-embedding-3-small" }), 400, "missing_required_parameter"],
+    ];
+    for (const [result, status, code] of errors) {
+      expectError(result, status, code);
+      expect(ratelimit(result)).toMatchObject({ "x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "5" });
+    }
+  });
+
+  test("a key without limits gets none, and a 401 (no key known) gets none", async () => {
+    const { key } = projectWithKey(server);
+    for (const path of reads) expect(ratelimit(await v1(server, key.key, "GET", path))).toEqual({});
+    expect(ratelimit(await v1(server, generateKey("live"), "GET", "/models"))).toEqual({});
+  });
+
+  test("a rotated key's reads report the budget it shares with its predecessor", async () => {
+    const { key: old } = projectWithKey(server, 5, { rpm: 5 });
+    await v1(server, old.key, "POST", "/chat/completions", chat());
+    const fresh = (await adminApi(server, "POST", `/keys/${old.id}/rotate`, { grace_seconds: 60 })).body.key as string;
+    expect(ratelimit(await v1(server, fresh, "GET", "/models"))["x-ratelimit-remaining-requests"]).toBe("4");
+  });
+});
