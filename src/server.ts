@@ -54,6 +54,12 @@ async function answer(runtime: Runtime, request: Request, startedMs: number, res
   const ctx = contextOf(request);
   const requestId = ctx?.clientRequestId ?? clientRequestId(request) ?? newRequestId();
   if (!response.headers.has("x-request-id")) response = withHeader(response, "x-request-id", requestId);
+  // A limited key sees where it stands on every answer, errors before admission included
+  // (reading the budget does not spend it).
+  if (ctx && !response.headers.has("x-ratelimit-limit-requests") && !response.headers.has("x-ratelimit-limit-tokens")) {
+    const limits = runtime.rateLimiter.currentHeaders(ctx.key, runtime.config.rateLimits, runtime.clock.now());
+    for (const [name, value] of Object.entries(limits)) response = withHeader(response, name, value);
+  }
   if (!ctx?.loggedAtFinish && runtime.logger.enabled("info")) {
     runtime.logger.info("request", {
       request_id: ctx?.requestId ?? requestId,

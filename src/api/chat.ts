@@ -7,12 +7,12 @@ import { requireScope } from "../keys/permissions";
 import type { ChatResult, StreamChunk, Usage } from "../providers/types";
 import { followAbort } from "../shared/abort";
 import { ApiError, toApiError } from "../shared/errors";
-import { nanoToUsd, nanoToUsdString } from "../shared/money";
+import { nanoToUsd } from "../shared/money";
 import { estimatePromptTokens, estimateTextTokens } from "../shared/tokens";
 import { startStream } from "../routing/stream-start";
 import type { Runtime } from "../runtime";
 import { readJsonObject } from "./body";
-import { admitAndHold, finishRequest, finishRequestGrouped, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes, type Admitted } from "./inference";
+import { admitAndHold, costHeaders, finishFailed, finishRequest, finishRequestGrouped, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes, type Admitted } from "./inference";
 import { authenticateRequest, type RequestContext } from "./request-context";
 
 const encoder = new TextEncoder();
@@ -75,18 +75,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
       provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal }).then(startStream),
     );
   } catch (error) {
-    const apiError = request.signal.aborted ? new ApiError({ code: "invalid_request", status: 499, message: "Client closed the request" }) : toApiError(error);
-    finishRequest(runtime, ctx, admitted, {
-      endpoint: "chat.completions",
-      model: models[0]!,
-      provider: null,
-      upstreamModel: null,
-      stream,
-      status: apiError.status,
-      usage: NO_USAGE,
-      usageSource: "none",
-    });
-    throw new ApiError({ code: apiError.code, status: apiError.status, type: apiError.type, message: apiError.message, param: apiError.param, headers: { ...admitted.rateLimitHeaders, ...apiError.headers } });
+    throw finishFailed(runtime, ctx, admitted, error, { endpoint: "chat.completions", model: models[0]!, stream, inputTokens, clientGone: request.signal.aborted });
   }
 
   const { result, attempt, providerId } = sent;
@@ -98,7 +87,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   };
 
   if (result.kind === "json") {
-    const usage = result.usage ?? { inputTokens, outputTokens: estimateTextTokens(JSON.stringify(result.body.choices ?? "")), cachedInputTokens: 0 };
+    const usage = result.usage ?? estimatedUsage(inputTokens, JSON.stringify(result.body.choices ?? ""), maxOutputTokens);
     // Group commit: answered only once its charge and usage row are committed.
     const settled = await finishRequestGrouped(runtime, ctx, admitted, {
       endpoint: "chat.completions",
@@ -114,9 +103,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
     if (responseBody.usage && typeof responseBody.usage === "object") {
       (responseBody.usage as Record<string, unknown>).cost = nanoToUsd(settled.costNanoUsd);
     }
-    headers["x-parrotrouter-cost-usd"] = nanoToUsdString(settled.costNanoUsd);
-    if (settled.balanceNanoUsd !== null) headers["x-parrotrouter-balance-usd"] = nanoToUsdString(settled.balanceNanoUsd);
-    return new Response(JSON.stringify(responseBody), { headers: { ...headers, "content-type": "application/json" } });
+    return new Response(JSON.stringify(responseBody), { headers: { ...headers, ...costHeaders(runtime, ctx, settled), "content-type": "application/json" } });
   }
 
   // Bun closes connections idle for 10 s; a slow model's stream must not be cut off.
@@ -138,9 +125,19 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
           usageSource,
         }),
       inputTokens,
+      maxOutputTokens,
     }),
     { headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" } },
   );
+}
+
+/**
+ * Usage when the upstream reported none: the prompt estimate and the text's tokens, at most the
+ * output allowance the hold was computed from, so an estimated charge never exceeds the hold
+ * (an upstream ignoring max_tokens, or junk in the text, would otherwise be billed in full).
+ */
+function estimatedUsage(inputTokens: number, text: string, maxOutputTokens: number): Usage {
+  return { inputTokens, outputTokens: Math.min(estimateTextTokens(text), maxOutputTokens), cachedInputTokens: 0 };
 }
 
 interface StreamOptions {
@@ -148,6 +145,8 @@ interface StreamOptions {
   cancelUpstream: () => void;
   clientGone: () => boolean;
   inputTokens: number;
+  /** The output allowance the hold covers: the most an estimate may charge for. */
+  maxOutputTokens: number;
   finish: (status: number, usage: Usage, source: "reported" | "estimated") => void;
 }
 
@@ -166,7 +165,7 @@ function streamToClient(chunks: AsyncIterable<StreamChunk>, options: StreamOptio
     if (finished) return;
     finished = true;
     if (reported) options.finish(status, reported, "reported");
-    else options.finish(status, { inputTokens: options.inputTokens, outputTokens: estimateTextTokens(streamedText), cachedInputTokens: 0 }, "estimated");
+    else options.finish(status, estimatedUsage(options.inputTokens, streamedText, options.maxOutputTokens), "estimated");
   };
 
   return new ReadableStream<Uint8Array>({

@@ -3,12 +3,12 @@
 import type { Server } from "bun";
 import { requireScope } from "../keys/permissions";
 import type { EmbedResult } from "../providers/types";
-import { ApiError, toApiError } from "../shared/errors";
-import { nanoToUsdString } from "../shared/money";
+import { ApiError } from "../shared/errors";
+import { nanoToUsd } from "../shared/money";
 import { estimateEmbeddingTokens } from "../shared/tokens";
 import type { Runtime } from "../runtime";
 import { readJsonObject } from "./body";
-import { admitAndHold, finishRequest, isSimulated, NO_USAGE, resolveRequestedModels, sendOverRoutes } from "./inference";
+import { admitAndHold, costHeaders, finishFailed, finishRequest, isSimulated, resolveRequestedModels, sendOverRoutes } from "./inference";
 import { authenticateRequest } from "./request-context";
 
 function validateInput(input: unknown): void {
@@ -38,9 +38,7 @@ export async function handleEmbeddings(runtime: Runtime, request: Request, serve
       return provider.embed({ body: { ...forwarded, model: attempt.route.model }, signal });
     });
   } catch (error) {
-    const apiError = toApiError(error);
-    finishRequest(runtime, ctx, admitted, { endpoint: "embeddings", model: models[0]!, provider: null, upstreamModel: null, stream: false, status: apiError.status, usage: NO_USAGE, usageSource: "none" });
-    throw new ApiError({ code: apiError.code, status: apiError.status, type: apiError.type, message: apiError.message, param: apiError.param, headers: { ...admitted.rateLimitHeaders, ...apiError.headers } });
+    throw finishFailed(runtime, ctx, admitted, error, { endpoint: "embeddings", model: models[0]!, stream: false, inputTokens, clientGone: request.signal.aborted });
   }
   const { result, attempt, providerId } = sent;
   const usage = result.usage ?? { inputTokens, outputTokens: 0, cachedInputTokens: 0 };
@@ -60,8 +58,10 @@ export async function handleEmbeddings(runtime: Runtime, request: Request, serve
     "x-request-id": ctx.clientRequestId,
     "x-parrotrouter-provider": providerId,
     "x-parrotrouter-model": attempt.route.model,
-    "x-parrotrouter-cost-usd": nanoToUsdString(settled.costNanoUsd),
+    ...costHeaders(runtime, ctx, settled),
   };
-  if (settled.balanceNanoUsd !== null) headers["x-parrotrouter-balance-usd"] = nanoToUsdString(settled.balanceNanoUsd);
+  // As on chat completions (OpenRouter's usage accounting): the cost beside the counts.
+  const responseUsage = result.body.usage;
+  if (responseUsage && typeof responseUsage === "object") (responseUsage as Record<string, unknown>).cost = nanoToUsd(settled.costNanoUsd);
   return new Response(JSON.stringify(result.body), { headers });
 }

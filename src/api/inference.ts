@@ -9,8 +9,8 @@ import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
 import type { Admission } from "../keys/rate-limit";
 import type { Provider, Usage } from "../providers/types";
 import { resolveModel, type RouteAttempt } from "../routing/router";
-import { ApiError } from "../shared/errors";
-import { nanoToUsd } from "../shared/money";
+import { ApiError, toApiError } from "../shared/errors";
+import { nanoToUsd, nanoToUsdString } from "../shared/money";
 import type { Runtime } from "../runtime";
 import type { RequestContext } from "./request-context";
 
@@ -70,7 +70,7 @@ export function admitAndHold(
   let admission: Admission | null = null;
   let rateLimitHeaders: Record<string, string> = {};
   if (limits.rpm || limits.tpm) {
-    const result = runtime.rateLimiter.admit(ctx.key.id, limits, inputTokens + maxOutputTokens, now);
+    const result = runtime.rateLimiter.admit(ctx.key.lineageId, limits, inputTokens + maxOutputTokens, now);
     if ("retryAfterMs" in result) {
       throw new ApiError({
         code: "rate_limit_exceeded",
@@ -97,6 +97,30 @@ export function admitAndHold(
   }
 }
 
+/**
+ * Thrown when the client went away while an attempt was in flight. Unlike an upstream failure
+ * this is not free: the upstream had the prompt by then, and bills it.
+ */
+export class ClientGone extends Error {
+  constructor(
+    readonly attempt: RouteAttempt,
+    readonly providerId: string,
+  ) {
+    super("Client closed the request");
+  }
+}
+
+/** One attempt; the client leaving during it becomes ClientGone. */
+async function attemptOnce<T>(signal: AbortSignal, attempt: RouteAttempt, providerId: string, send: () => Promise<T>): Promise<T> {
+  // Gone before anything was forwarded (during a retry's backoff, say): nothing was read.
+  if (signal.aborted) throw signal.reason;
+  try {
+    return await send();
+  } catch (error) {
+    throw signal.aborted ? new ClientGone(attempt, providerId) : error;
+  }
+}
+
 /** Sends through the routes of `models` (or the simulator), with retries and fallback. */
 export async function sendOverRoutes<T>(
   runtime: Runtime,
@@ -107,12 +131,12 @@ export async function sendOverRoutes<T>(
 ): Promise<{ result: T; attempt: RouteAttempt; providerId: string }> {
   if (simulated) {
     const attempt: RouteAttempt = { model: models[0]!, route: { provider: "simulator", model: models[0]!.name, weight: 1 } };
-    return { result: await send(runtime.simulator, attempt), attempt, providerId: "simulator" };
+    return { result: await attemptOnce(signal, attempt, "simulator", () => send(runtime.simulator, attempt)), attempt, providerId: "simulator" };
   }
   const { result, attempt } = await runtime.router.run(models, signal, (attempt) => {
     const provider = runtime.providers.get(attempt.route.provider);
     if (!provider) throw new ApiError({ code: "upstream_unavailable", message: `Provider ${attempt.route.provider} is not configured` });
-    return timedSend(runtime, attempt, () => send(provider, attempt));
+    return attemptOnce(signal, attempt, attempt.route.provider, () => timedSend(runtime, attempt, () => send(provider, attempt)));
   });
   return { result, attempt, providerId: attempt.route.provider };
 }
@@ -170,6 +194,45 @@ export async function finishRequestGrouped(runtime: Runtime, ctx: RequestContext
     runtime.logger.error("settlement failed", { request_id: ctx.requestId, error: String(error) });
   }
   return endFinish(runtime, ctx, outcome, finishing, settled);
+}
+
+/**
+ * Settles a request that got no answer and returns the error to throw. An upstream failure
+ * (5xx, timeout, refused) costs nothing; a client that left mid-attempt is charged the
+ * estimated prompt the upstream had already read.
+ */
+export function finishFailed(
+  runtime: Runtime,
+  ctx: RequestContext,
+  admitted: Admitted,
+  error: unknown,
+  failed: { endpoint: Outcome["endpoint"]; model: ModelConfig; stream: boolean; inputTokens: number; clientGone: boolean },
+): ApiError {
+  const gone = error instanceof ClientGone ? error : null;
+  const apiError = failed.clientGone || gone ? new ApiError({ code: "invalid_request", status: 499, message: "Client closed the request" }) : toApiError(error);
+  finishRequest(runtime, ctx, admitted, {
+    endpoint: failed.endpoint,
+    model: gone?.attempt.model ?? failed.model,
+    provider: gone?.providerId ?? null,
+    upstreamModel: gone?.attempt.route.model ?? null,
+    stream: failed.stream,
+    status: apiError.status,
+    usage: gone ? { inputTokens: failed.inputTokens, outputTokens: 0, cachedInputTokens: 0 } : NO_USAGE,
+    usageSource: gone ? "estimated" : "none",
+  });
+  return new ApiError({ code: apiError.code, status: apiError.status, type: apiError.type, message: apiError.message, param: apiError.param, headers: { ...admitted.rateLimitHeaders, ...apiError.headers } });
+}
+
+/**
+ * The cost and balance headers of an answered request. The balance is sent even when nothing
+ * was charged (free model, zero usage, test key): the write then reports none, and the
+ * cached balance is the current one.
+ */
+export function costHeaders(runtime: Runtime, ctx: RequestContext, settled: Settled): Record<string, string> {
+  return {
+    "x-parrotrouter-cost-usd": nanoToUsdString(settled.costNanoUsd),
+    "x-parrotrouter-balance-usd": nanoToUsdString(settled.balanceNanoUsd ?? runtime.credits.balanceOf(ctx.key.projectId)),
+  };
 }
 
 interface Finishing {

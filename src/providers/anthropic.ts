@@ -19,7 +19,7 @@ import {
   type OpenAIToolCall,
 } from "./openai-build";
 import { readSseEvents } from "./sse";
-import type { ChatCall, ChatResult, Provider, ProviderSettings, StreamChunk, Usage } from "./types";
+import { usageFromCounts, type ChatCall, type ChatResult, type Provider, type ProviderSettings, type StreamChunk, type Usage } from "./types";
 
 const ANTHROPIC_BASE_URL = "https://api.anthropic.com";
 const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
@@ -208,12 +208,8 @@ interface AnthropicUsage {
  */
 function usageFromAnthropic(usage: AnthropicUsage | undefined): Usage | null {
   if (!usage || typeof usage.input_tokens !== "number") return null;
-  const cacheRead = usage.cache_read_input_tokens ?? 0;
-  return {
-    inputTokens: usage.input_tokens + cacheRead + (usage.cache_creation_input_tokens ?? 0),
-    outputTokens: usage.output_tokens ?? 0,
-    cachedInputTokens: cacheRead,
-  };
+  const cacheRead = usage.cache_read_input_tokens;
+  return usageFromCounts([usage.input_tokens, cacheRead, usage.cache_creation_input_tokens], [usage.output_tokens], cacheRead);
 }
 
 function finishReason(stopReason: unknown): FinishReason {

@@ -21,7 +21,7 @@ import {
   type OpenAIToolCall,
 } from "./openai-build";
 import { readSseEvents } from "./sse";
-import type { ChatCall, ChatResult, EmbedCall, EmbedResult, Provider, ProviderSettings, StreamChunk, Usage } from "./types";
+import { usageFromCounts, type ChatCall, type ChatResult, type EmbedCall, type EmbedResult, type Provider, type ProviderSettings, type StreamChunk, type Usage } from "./types";
 
 const GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta";
 /**
@@ -265,11 +265,11 @@ interface UsageMetadata {
 /** promptTokenCount already includes the cached tokens; thinking tokens are billed as output. */
 function usageFromGemini(usage: UsageMetadata | undefined): Usage | null {
   if (!usage || typeof usage.promptTokenCount !== "number") return null;
-  return {
-    inputTokens: usage.promptTokenCount + (usage.toolUsePromptTokenCount ?? 0),
-    outputTokens: (usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0),
-    cachedInputTokens: usage.cachedContentTokenCount ?? 0,
-  };
+  return usageFromCounts(
+    [usage.promptTokenCount, usage.toolUsePromptTokenCount],
+    [usage.candidatesTokenCount, usage.thoughtsTokenCount],
+    usage.cachedContentTokenCount,
+  );
 }
 
 const FILTERED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"]);
@@ -364,7 +364,8 @@ async function* geminiStreamChunks(body: ReadableStream<Uint8Array>, idleTimeout
       throw new UpstreamError({ code: "upstream_error", message: `Upstream stream error: ${json.error.message ?? json.error.status ?? "unknown"}`, retryable: false });
     }
     writer ??= chunkWriter(json.responseId ? `chatcmpl-${json.responseId}` : newCompletionId(), String(json.modelVersion ?? requestedModel));
-    usage = usageFromGemini(json.usageMetadata) ?? usage;
+    // The latest report is the bill: an unusable one voids the earlier ones too.
+    if (json.usageMetadata) usage = usageFromGemini(json.usageMetadata);
 
     const choices: unknown[] = [];
     let textDelta = "";

@@ -3,9 +3,9 @@
 
 import { UpstreamError } from "../shared/errors";
 import { readSseEvents } from "./sse";
-import type { StreamChunk, Usage } from "./types";
+import { usageFromCounts, type StreamChunk, type Usage } from "./types";
 
-/** OpenAI's `usage` object → ours; null when absent or malformed. */
+/** OpenAI's `usage` object → ours; null when absent or malformed (see usageFromCounts). */
 export function usageFromOpenAI(usage: unknown): Usage | null {
   if (!usage || typeof usage !== "object") return null;
   const u = usage as {
@@ -14,12 +14,7 @@ export function usageFromOpenAI(usage: unknown): Usage | null {
     prompt_tokens_details?: { cached_tokens?: unknown } | null;
   };
   if (typeof u.prompt_tokens !== "number") return null;
-  const cached = u.prompt_tokens_details?.cached_tokens;
-  return {
-    inputTokens: u.prompt_tokens,
-    outputTokens: typeof u.completion_tokens === "number" ? u.completion_tokens : 0,
-    cachedInputTokens: typeof cached === "number" ? cached : 0,
-  };
+  return usageFromCounts([u.prompt_tokens], [u.completion_tokens], u.prompt_tokens_details?.cached_tokens);
 }
 
 interface OpenAIChunk {
@@ -59,7 +54,9 @@ export async function* openAIStreamChunks(body: ReadableStream<Uint8Array>, idle
       throw new UpstreamError({ code: "upstream_error", message: chunk.error.message ?? "Upstream stream error", retryable: false });
     }
     const usage = usageFromOpenAI(chunk.usage) ?? undefined;
-    const usageOnly = usage !== undefined && (chunk.choices?.length ?? 0) === 0;
+    // Decided by the chunk's shape, not by whether its usage was usable: a `choices: []`
+    // chunk must not reach a client that never asked for usage.
+    const usageOnly = chunk.usage != null && (chunk.choices?.length ?? 0) === 0;
     yield { data: event.data, textDelta: textOfChunk(chunk), usage, usageOnly };
   }
 }

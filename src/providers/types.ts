@@ -1,7 +1,7 @@
 // The one interface every upstream dialect implements. Clients always speak OpenAI's
 // format to ParrotRouter; a provider translates to and from its upstream's wire format.
 
-/** Token counts as the router bills them. */
+/** Token counts as the router bills them: whole, non-negative, safe integers (see usageFromCounts). */
 export interface Usage {
   /** Prompt tokens, including cached ones. */
   inputTokens: number;
@@ -9,6 +9,32 @@ export interface Usage {
   outputTokens: number;
   /** Prompt tokens served from the upstream's cache (billed at the cached-input price). */
   cachedInputTokens: number;
+}
+
+/** An upstream count as billed: absent is 0, a fraction rounds up, anything else is NaN. */
+function billableCount(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  return typeof value === "number" && value >= 0 ? Math.ceil(value) : Number.NaN;
+}
+
+function sumOfCounts(values: unknown[]): number {
+  let total = 0;
+  for (const value of values) total += billableCount(value);
+  return total;
+}
+
+/**
+ * The one way a provider turns an upstream's raw counts into a Usage (input and output as the
+ * sums of their parts). Upstream counts are not trusted: a negative one would credit the
+ * project, a fractional or non-finite one made the exact arithmetic throw and left the request
+ * unsettled. Fractions round up; a negative, non-finite or non-numeric count, or a sum past
+ * 2^53, makes the whole report null, so the request is billed on the estimate instead.
+ */
+export function usageFromCounts(input: unknown[], output: unknown[], cached: unknown): Usage | null {
+  const usage = { inputTokens: sumOfCounts(input), outputTokens: sumOfCounts(output), cachedInputTokens: billableCount(cached) };
+  // NaN and Infinity fail this too.
+  const billable = Number.isSafeInteger(usage.inputTokens) && Number.isSafeInteger(usage.outputTokens) && Number.isSafeInteger(usage.cachedInputTokens);
+  return billable ? usage : null;
 }
 
 /** One piece of an OpenAI-format stream, ready to be framed as `data: <json>\n\n`. */
@@ -41,7 +67,7 @@ export type ChatResult =
       kind: "json";
       /** An OpenAI `chat.completion` object. */
       body: Record<string, unknown>;
-      /** Usage as the upstream reported it, or null when it reported none. */
+      /** Usage as the upstream reported it, or null when it reported none (or none usable). */
       usage: Usage | null;
       /** The model name as the upstream reports it. */
       model: string;

@@ -24,3 +24,8 @@ export async function eventually(check: () => boolean, ms = 3000): Promise<void>
     await Bun.sleep(10);
   }
 }
+
+/** The request rows of a key, oldest first: for requests whose client left before seeing x-request-id. */
+export function requestRowsOfKey(server: TestServer, keyId: string) {
+  return server.runtime.database.sqlite.query("select * from requests where key_id = ? order by created_at, id").all(keyId) as NonNullable<ReturnType<typeof requestRow>>[];
+}

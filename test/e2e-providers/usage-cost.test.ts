@@ -96,3 +96,26 @@ describe.each(COST_CASES.filter((c) => c.translatedStream))("$model streamed", (
     expect(requestRow(world.server, requestId)).toMatchObject({ cost_nano_usd: c.costNanoUsd, usage_source: "reported" });
   });
 });
+
+/** Counts no upstream can mean, in each translated dialect: estimated and charged, never credited. */
+const BOGUS_USAGE_CASES = [
+  { model: "claude-sonnet", what: "negative output_tokens", answer: (f: Upstreams, stream: boolean) => f.anthropic.enqueue({ kind: stream ? "stream" : "ok", usage: { input_tokens: 40, output_tokens: -90_000 } }) },
+  { model: "claude-sonnet", what: "negative cache_read_input_tokens", answer: (f: Upstreams, stream: boolean) => f.anthropic.enqueue({ kind: stream ? "stream" : "ok", usage: { input_tokens: 40, cache_read_input_tokens: -5_000, output_tokens: 10 } }) },
+  { model: "gemini-flash", what: "negative promptTokenCount", answer: (f: Upstreams, stream: boolean) => f.gemini.enqueue({ kind: stream ? "stream" : "ok", usage: { promptTokenCount: -1000, candidatesTokenCount: 10 } }) },
+  { model: "gemini-flash", what: "promptTokenCount past 2^53", answer: (f: Upstreams, stream: boolean) => f.gemini.enqueue({ kind: stream ? "stream" : "ok", usage: { promptTokenCount: 1e20, candidatesTokenCount: 10 } }) },
+];
+
+describe.each(BOGUS_USAGE_CASES)("$model with $what", (c) => {
+  test.each([false, true])("streamed: %p → estimated and charged a positive amount", async (stream) => {
+    const before = ledgerState(world.server, world.projectId).balance;
+    c.answer(world.fakes, stream);
+    const { data, response } = await world.client.chat.completions.create({ model: c.model, messages, stream }).withResponse();
+    if (stream) for await (const _ of data as AsyncIterable<unknown>) void _;
+    const requestId = response.headers.get("x-request-id")!;
+    await eventually(() => requestRow(world.server, requestId) !== null);
+    const row = requestRow(world.server, requestId)!;
+    expect(row).toMatchObject({ status: 200, usage_source: "estimated" });
+    expect(row.cost_nano_usd).toBeGreaterThan(0);
+    expect(before - ledgerState(world.server, world.projectId).balance).toBe(row.cost_nano_usd);
+  });
+});
