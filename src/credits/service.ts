@@ -91,10 +91,11 @@ export class CreditService {
     const amount = request.charge ? worstCaseCost(request.inputTokens, request.maxOutputTokens, model.pricing) : 0;
     const hold: Hold = { projectId: key.projectId, lineageId: key.lineageId, amountNanoUsd: amount, charged: request.charge, settled: false };
     if (request.charge && amount > 0) {
-      this.checkKeyLimit(key, amount, now);
       const balance = this.balanceOf(key.projectId);
-      const available = balance - (this.heldByProject.get(key.projectId) ?? 0);
+      // An empty project answers with the seed's exact 402 first, whatever the key's own cap.
       if (balance <= 0) throw SEED_ERRORS.noCredits();
+      this.checkKeyLimit(key, amount, now);
+      const available = balance - (this.heldByProject.get(key.projectId) ?? 0);
       if (available < amount) {
         const affordable = affordableOutputTokens(available, request.inputTokens, model.pricing);
         throw new ApiError({

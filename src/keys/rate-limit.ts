@@ -177,6 +177,8 @@ export function withRateLimitHeaders(headers: Record<string, string>, work: () =
 }
 
 /** Failed authentications per client IP: a guesser is slowed, nobody else is. */
+const MAX_TRACKED_IPS = 10_000;
+
 export class FailedAuthLimiter {
   private readonly buckets = new Map<string, MinuteBucket>();
 
@@ -191,10 +193,23 @@ export class FailedAuthLimiter {
   recordFailure(ip: string, now: number): void {
     let bucket = this.buckets.get(ip);
     if (!bucket) {
-      if (this.buckets.size > 10_000) this.buckets.clear(); // bound memory under a spray of IPs
+      if (this.buckets.size >= MAX_TRACKED_IPS) this.forgetIdle(now);
       bucket = new MinuteBucket(this.perMinute, now);
       this.buckets.set(ip, bucket);
     }
     bucket.take(1, now);
+  }
+
+  /**
+   * Bounds memory under a spray of addresses: IPs that are not blocked go first, so a flood of
+   * new addresses cannot lift the block of one that keeps failing; only if every tracked IP is
+   * blocked do the oldest make room.
+   */
+  private forgetIdle(now: number): void {
+    for (const [ip, bucket] of this.buckets) if (bucket.msUntil(1, now) === 0) this.buckets.delete(ip);
+    for (const ip of this.buckets.keys()) {
+      if (this.buckets.size < MAX_TRACKED_IPS) break;
+      this.buckets.delete(ip);
+    }
   }
 }

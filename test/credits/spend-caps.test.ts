@@ -63,6 +63,22 @@ describe("per-key spend caps", () => {
     expect(ledgerState(server, project.id).balance).toBe(5_000_000_000 - 4 * 10_000_000);
   });
 
+  test("an empty project answers the seed's exact 402 even when the key is also over its cap", async () => {
+    server.createProject("empty-and-capped", 0.01);
+    const key = clientFor(server.createKey({ project: "empty-and-capped", spend_limit_usd: 0.01, limit_reset: "daily" }).key);
+    oneCent();
+    await key.chat.completions.create({ model: "priced", messages, max_tokens: 50 });
+    const response = await fetch(`${server.baseURL}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${(key as unknown as { apiKey: string }).apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "priced", messages, max_tokens: 50 }),
+    });
+    expect(response.status).toBe(402);
+    expect(await response.json()).toEqual({
+      error: { message: "Insufficient credits. Please add credits to continue.", type: "payment_required", code: "insufficient_credits", param: null },
+    });
+  });
+
   test("a cap without reset is a lifetime cap", async () => {
     server.createProject("lifetime", 5);
     const key = clientFor(server.createKey({ project: "lifetime", spend_limit_usd: 0.015 }).key);
