@@ -12,7 +12,7 @@ const MIGRATION_SQL: Record<string, string> = {
   "0001_key_lineage": keyLineage0001,
 };
 
-interface MigrationMeta {
+export interface MigrationMeta {
   sql: string[];
   bps: boolean;
   folderMillis: number;
@@ -20,7 +20,7 @@ interface MigrationMeta {
 }
 
 /** The same metadata drizzle's readMigrationFiles builds from the folder. */
-function embeddedMigrations(): MigrationMeta[] {
+export function embeddedMigrations(): MigrationMeta[] {
   return journal.entries.map((entry) => {
     const query = MIGRATION_SQL[entry.tag];
     if (query === undefined) throw new Error(`migration ${entry.tag} is in the journal but not embedded`);
@@ -33,9 +33,11 @@ function embeddedMigrations(): MigrationMeta[] {
   });
 }
 
-/** Brings the schema up to date; a no-op when it already is. Runs in one transaction. */
-export function applyMigrations(db: BunSQLiteDatabase<Record<string, unknown>>): void {
-  const migrations = embeddedMigrations();
+/**
+ * Brings the schema up to date; a no-op when it already is. Every pending migration runs in
+ * one transaction: a failure leaves the database as it was. (`migrations` is for tests.)
+ */
+export function applyMigrations(db: BunSQLiteDatabase<Record<string, unknown>>, migrations: MigrationMeta[] = embeddedMigrations()): void {
   const internals = db as unknown as { dialect: { migrate(m: MigrationMeta[], session: unknown, config: object): void }; session: unknown };
   try {
     internals.dialect.migrate(migrations, internals.session, {});

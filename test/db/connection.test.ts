@@ -5,7 +5,10 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
+import { drizzle } from "drizzle-orm/bun-sqlite";
 import { openDatabase } from "../../src/db/connection";
+import { applyMigrations, embeddedMigrations, type MigrationMeta } from "../../src/db/migrate";
 import { KeyCache } from "../../src/keys/cache";
 import { KeyRepository } from "../../src/keys/repository";
 import { KeyService } from "../../src/keys/service";
@@ -57,5 +60,25 @@ describe("openDatabase", () => {
       expect(readFileSync(join(folder, file)).includes(Buffer.from(issued.secret.slice(8)))).toBe(false);
     }
     handle.close();
+  });
+});
+
+describe("migrations", () => {
+  test("pending migrations run in one transaction: a failing one leaves the database as it was", () => {
+    const sqlite = new Database(":memory:");
+    const db = drizzle(sqlite);
+    const [init] = embeddedMigrations();
+    const broken: MigrationMeta = { sql: ["CREATE TABLE half_done (id integer)", "THIS IS NOT SQL"], bps: true, folderMillis: init!.folderMillis + 1, hash: "broken" };
+    expect(() => applyMigrations(db, [init!, broken])).toThrow();
+    const tables = sqlite.query("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'").all() as { name: string }[];
+    // Neither the first migration's tables nor the broken one's first statement survived,
+    // and no migration was recorded as applied.
+    expect(tables.map((t) => t.name).filter((name) => name !== "__drizzle_migrations")).toEqual([]);
+    const applied = sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number } | null;
+    expect(applied?.n ?? 0).toBe(0);
+    // The real migrations then apply cleanly, and a second run changes nothing.
+    applyMigrations(db);
+    applyMigrations(db);
+    expect((sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number }).n).toBe(embeddedMigrations().length);
   });
 });
