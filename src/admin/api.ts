@@ -24,6 +24,11 @@ export function adminApi(runtime: Runtime, verifier: AdminTokenVerifier, session
 
   return new Elysia({ prefix: "/admin/api" })
     .onBeforeHandle(requireAdmin)
+    // One line per admin call, like every /v1 request (a refused one is logged with its error).
+    .onAfterHandle(({ request, set, responseValue }) => {
+      const status = responseValue instanceof Response ? responseValue.status : typeof set.status === "number" ? set.status : 200;
+      runtime.logger.info("admin request", { method: request.method, path: new URL(request.url).pathname, status });
+    })
     .post("/projects", async ({ request }) => createProject(runtime, await body(request)), { parse: "none" })
     .get("/projects", () => listProjects(runtime))
     .get("/projects/:id/credits", ({ params }) => showCredits(runtime, params.id))

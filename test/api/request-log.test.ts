@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { ADMIN_TOKEN, projectWithKey, startTestServer, type TestServer } from "../support/server";
 
 let server: TestServer;
 let key: string;
@@ -117,5 +117,19 @@ describe("every answer has a request id and one log line", () => {
     const error = await client.models.retrieve("no-such-model").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect((error as InstanceType<typeof OpenAI.NotFoundError>).requestID).toMatch(/^req_/);
+  });
+});
+
+describe("admin API calls", () => {
+  test("each call writes one line with its method, path and status; a refused one too", async () => {
+    const from = server.logs.length;
+    const ok = await fetch(`${server.url}/admin/api/projects`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(ok.status).toBe(200);
+    const refused = await fetch(`${server.url}/admin/api/projects`, { headers: { authorization: "Bearer wrong-token" } });
+    expect(refused.status).toBe(401);
+    const lines = server.logs.slice(from).map((line) => JSON.parse(line) as { msg: string; path?: string; status: number });
+    expect(lines.filter((l) => l.msg === "admin request")).toEqual([expect.objectContaining({ method: "GET", path: "/admin/api/projects", status: 200 })]);
+    expect(lines.filter((l) => l.msg === "request")).toEqual([expect.objectContaining({ path: "/admin/api/projects", status: 401 })]);
+    expect(server.logs.slice(from).join("\n")).not.toContain("wrong-token");
   });
 });
