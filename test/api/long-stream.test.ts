@@ -1,30 +1,22 @@
 // A model that pauses for longer than Bun's default idle timeout (10 s) between two chunks —
 // a long tool call, a slow reasoning step — must not have its stream cut by the server.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { projectWithKey, startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { withFakeOpenAI } from "../support/fake-openai-server";
+import { projectWithKey, type TestServer } from "../support/server";
 import { ledgerState } from "../credits/support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up, idle_timeout_seconds: 30 }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, idle_timeout_seconds: 30 }
 models:
   slow: { routes: [up/gpt-4o], pricing: { input: 1, output: 1 } }
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
+`);
+beforeAll(() => ({ fake, server } = world));
 
 test("a stream with an 11 s pause between chunks arrives whole and is billed from its usage", async () => {
   const { project, key } = projectWithKey(server);

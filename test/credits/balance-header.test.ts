@@ -1,22 +1,19 @@
 // Every answered request tells the client the project's balance, charged or not (free models,
 // explicit-zero usage, test keys), and embeddings carry usage.cost as chat completions do.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { ledgerState } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 routing: { retries: 0 }
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
 models:
   priced:
     routes: [up/gpt-4o]
@@ -29,14 +26,8 @@ models:
     pricing: { input: 10 }
   embed-free:
     routes: [up/nomic-embed-text]
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "what is my balance" }];
 

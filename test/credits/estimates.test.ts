@@ -2,25 +2,21 @@
 // client that leaves mid-stream or before the answer. An estimate never exceeds the request's
 // hold, and an upstream failure is never charged.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import OpenAI from "openai";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { costOfUsage, worstCaseCost } from "../../src/credits/pricing";
 import { estimateEmbeddingTokens, estimatePromptTokens, estimateTextTokens } from "../../src/shared/tokens";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow, requestRowsOfKey } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 routing: { retries: 0, cooldown_after_failures: 1000 }
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
-  slow: { type: openai, base_url: "${fake.url}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
+  slow: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
   refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }
 models:
   priced:
@@ -36,14 +32,8 @@ models:
   embed:
     routes: [up/text-embedding-3-small]
     pricing: { input: 10 }
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "estimate me" }];
 /** $10 per million tokens, in and out. */
@@ -51,11 +41,7 @@ const pricing = { inputNanoPerMillion: 10_000_000_000, outputNanoPerMillion: 10_
 /** A text delta of 100 estimated tokens: an upstream that ignores max_tokens sends many. */
 const LONG_DELTA = "x".repeat(400);
 
-function newKey(creditsUsd = 1) {
-  const project = server.createProject(`estimates-${crypto.randomUUID().slice(0, 8)}`, creditsUsd);
-  const key = server.createKey({ project: project.name });
-  return { project, key, client: new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 }) };
-}
+const newKey = (creditsUsd = 1) => projectClient(server, "estimates", creditsUsd);
 
 function post(key: { key: string }, path: string, body: Record<string, unknown>, signal?: AbortSignal) {
   return fetch(`${server.baseURL}${path}`, { method: "POST", headers: { authorization: `Bearer ${key.key}` }, body: JSON.stringify(body), signal });

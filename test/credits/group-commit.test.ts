@@ -2,34 +2,25 @@
 // own usage row and charge, the rollups and balance add up, and every response reports the
 // balance right after its own charge. A lone request commits at once.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
 models:
   priced:
     routes: [up/gpt-4o]
     pricing: { input: 10, output: 20 }
     max_output_tokens: 100
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "group me" }];
 // 10 input tokens at $10/M + 5 output at $20/M = 100,000 + 100,000 nano-USD.

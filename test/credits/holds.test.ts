@@ -1,25 +1,22 @@
 // Holds before forwarding: concurrent requests never overspend, 402s carry the right message,
 // every exit path releases its hold, and settlement is idempotent per request id.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { worstCaseCost } from "../../src/credits/pricing";
 import { estimatePromptTokens } from "../../src/shared/tokens";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 routing: { retries: 0, cooldown_after_failures: 1000 }
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
-  slow: { type: openai, base_url: "${fake.url}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
+  slow: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
   refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }
 models:
   priced:
@@ -34,25 +31,13 @@ models:
     pricing: { input: 1, output: 1 }
   free:
     routes: [up/llama]
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => {
-  fake.reset();
-});
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "count my credits" }];
 const pricing = { inputNanoPerMillion: 10_000_000_000, outputNanoPerMillion: 10_000_000_000, cachedInputNanoPerMillion: 10_000_000_000 };
 
-function newClient(creditsUsd: number) {
-  const project = server.createProject(`holds-${crypto.randomUUID().slice(0, 8)}`, creditsUsd);
-  const key = server.createKey({ project: project.name });
-  return { project, key, client: new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 }) };
-}
+const newClient = (creditsUsd: number) => projectClient(server, "holds", creditsUsd);
 
 describe("concurrent requests against a small balance", () => {
   test("50 requests released together, balance for exactly 3 holds: at most 3 reach the upstream", async () => {

@@ -1,43 +1,30 @@
 // Stream billing: charged from the upstream's final usage chunk; a client abort or an
 // upstream failure mid-stream is charged for what was generated, marked estimated.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 routing: { retries: 0 }
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
 models:
   priced:
     routes: [up/gpt-4o]
     pricing: { input: 10, output: 10 }
     max_output_tokens: 1000
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "stream me something" }];
 
-function newKey(creditsUsd = 1) {
-  const project = server.createProject(`streams-${crypto.randomUUID().slice(0, 8)}`, creditsUsd);
-  const key = server.createKey({ project: project.name });
-  return { project, key, client: new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 }) };
-}
+const newKey = (creditsUsd = 1) => projectClient(server, "streams", creditsUsd);
 
 describe("stream billing", () => {
   test("a completed stream is charged from the upstream's usage chunk", async () => {

@@ -1,46 +1,32 @@
 // Upstream token counts are checked before anything is billed from them: a negative, non-finite
 // or absurd count is no report at all (the request is estimated), a fractional one rounds up.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import OpenAI from "openai";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { costOfUsage } from "../../src/credits/pricing";
 import { estimatePromptTokens } from "../../src/shared/tokens";
-import { startFakeOpenAI, type FakeOpenAI } from "../fakes/openai";
-import { startTestServer, type TestServer } from "../support/server";
+import type { FakeOpenAI } from "../fakes/openai";
+import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-
-beforeAll(async () => {
-  fake = startFakeOpenAI();
-  server = await startTestServer({
-    yaml: `
+const world = withFakeOpenAI((fakeUrl) => `
 routing: { retries: 0 }
 providers:
-  up: { type: openai, base_url: "${fake.url}", api_key: sk-up }
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
 models:
   priced:
     routes: [up/gpt-4o]
     pricing: { input: 3, output: 7 }
     max_output_tokens: 1000
-`,
-  });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+`);
+beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "count honestly" }];
 const pricing = { inputNanoPerMillion: 3_000_000_000, outputNanoPerMillion: 7_000_000_000, cachedInputNanoPerMillion: 3_000_000_000 };
 
-function newKey() {
-  const project = server.createProject(`untrusted-${crypto.randomUUID().slice(0, 8)}`, 1);
-  const key = server.createKey({ project: project.name });
-  return { project, key, client: new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 }) };
-}
+const newKey = () => projectClient(server, "untrusted", 1);
 
 /**
  * Counts no upstream can mean: each must leave the request estimated and charged, never
