@@ -183,8 +183,9 @@ export function adminUsage(runtime: Runtime, query: UsageQuery) {
 
 /** `GET /admin/api/usage`: JSON, or the CSV download with `format=csv`. */
 export function adminUsageAnswer(runtime: Runtime, query: UsageQuery) {
-  const { rows, groupBy, format } = summarizeUsage(runtime, query);
-  return format === "csv" ? usageCsvResponse(rows, groupBy) : { group_by: groupBy, data: usageRowsJson(rows, groupBy) };
+  if (query.format !== "csv") return adminUsage(runtime, query);
+  const { rows, groupBy } = summarizeUsage(runtime, query);
+  return usageCsvResponse(rows, groupBy);
 }
 
 /** `project?, key?, model?, env?, from?, to?, group_by?, format?`, over every project unless one is named. */

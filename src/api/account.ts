@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { startOfUtcDay, startOfUtcMonth, startOfUtcWeek } from "../credits/windows";
 import { requireScope } from "../keys/permissions";
-import { effectiveLimits, withRateLimitHeaders } from "../keys/rate-limit";
+import { effectiveLimits } from "../keys/rate-limit";
 import type { KeyRecord } from "../keys/repository";
 import { nanoToUsd } from "../shared/money";
 import { parseUsageQuery, usageCsvResponse, usageRowsJson } from "../usage/query";
@@ -14,17 +14,14 @@ import { authenticateRequest } from "./request-context";
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
- * Authenticates, then runs `answer` for the key; the answer and any error it throws carry the
- * key's x-ratelimit-* headers. These calls read the budget without taking from it: only
+ * Authenticates with the read scope, then answers for the key. These calls read the rate-limit
+ * budget without taking from it (server.ts adds the x-ratelimit-* headers to every answer): only
  * completions and embeddings count (DESIGN.md §3 rate-limits the inference path).
  */
 function accountCall(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined, answer: (key: KeyRecord) => Response): Response {
   const { key } = authenticateRequest(runtime, request, server);
-  const headers = runtime.rateLimiter.currentHeaders(key, runtime.config.rateLimits, runtime.clock.now());
-  return withRateLimitHeaders(headers, () => {
-    requireScope(key, "read");
-    return answer(key);
-  });
+  requireScope(key, "read");
+  return answer(key);
 }
 
 export function handleKeyInfo(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {

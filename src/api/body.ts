@@ -38,7 +38,9 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): ApiError {
-  return new ApiError({ code: "request_too_large", message: `Request body exceeds the limit of ${Math.round(maxBytes / 1024 / 1024)} MB` });
+  // Forms are limited in KB, API bodies in MB: say the limit in the unit it was set in.
+  const limit = maxBytes < 1024 * 1024 ? `${Math.round(maxBytes / 1024)} KB` : `${Math.round(maxBytes / 1024 / 1024)} MB`;
+  return new ApiError({ code: "request_too_large", message: `Request body exceeds the limit of ${limit}` });
 }
 
 /** The body parsed as a JSON object; anything else is a 400. */

@@ -135,6 +135,8 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
  * Usage when the upstream reported none: the prompt estimate and the text's tokens, at most the
  * output allowance the hold was computed from, so an estimated charge never exceeds the hold
  * (an upstream ignoring max_tokens, or junk in the text, would otherwise be billed in full).
+ * A count the upstream *reports* is billed as reported, even past the hold: the provider bills
+ * us for those tokens, and the hold only bounds what we may guess.
  */
 function estimatedUsage(inputTokens: number, text: string, maxOutputTokens: number): Usage {
   return { inputTokens, outputTokens: Math.min(estimateTextTokens(text), maxOutputTokens), cachedInputTokens: 0 };

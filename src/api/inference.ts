@@ -6,7 +6,7 @@ import type { RequestRecord } from "../credits/ledger-repository";
 import type { Hold } from "../credits/service";
 import { worstCaseCost } from "../credits/pricing";
 import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
-import type { Admission } from "../keys/rate-limit";
+import { effectiveLimits, type Admission } from "../keys/rate-limit";
 import type { Provider, Usage } from "../providers/types";
 import { resolveModel, type RouteAttempt } from "../routing/router";
 import { ApiError, toApiError } from "../shared/errors";
@@ -66,7 +66,7 @@ export function admitAndHold(
   charge: boolean,
 ): Admitted {
   const now = runtime.clock.now();
-  const limits = { rpm: ctx.key.rpm ?? runtime.config.rateLimits.rpm ?? null, tpm: ctx.key.tpm ?? runtime.config.rateLimits.tpm ?? null };
+  const limits = effectiveLimits(ctx.key, runtime.config.rateLimits);
   let admission: Admission | null = null;
   let rateLimitHeaders: Record<string, string> = {};
   if (limits.rpm || limits.tpm) {

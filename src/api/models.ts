@@ -3,7 +3,6 @@
 
 import type { Server } from "bun";
 import { isModelAllowed, requireModelAllowed } from "../keys/permissions";
-import { withRateLimitHeaders } from "../keys/rate-limit";
 import type { KeyRecord } from "../keys/repository";
 import { ApiError } from "../shared/errors";
 import type { Runtime } from "../runtime";
@@ -20,10 +19,9 @@ function visibleModels(runtime: Runtime, key: KeyRecord): string[] {
   return Object.keys(runtime.config.models).filter((name) => isModelAllowed(key, name));
 }
 
-/** Authenticates, then answers; the answer or error carries the key's x-ratelimit-* headers (listing models takes nothing from the budget). */
+/** Authenticates, then answers for the key (server.ts adds the key's x-ratelimit-* headers). */
 function modelsCall(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined, answer: (key: KeyRecord) => Response): Response {
-  const { key } = authenticateRequest(runtime, request, server);
-  return withRateLimitHeaders(runtime.rateLimiter.currentHeaders(key, runtime.config.rateLimits, runtime.clock.now()), () => answer(key));
+  return answer(authenticateRequest(runtime, request, server).key);
 }
 
 export function handleListModels(runtime: Runtime, request: Request, server: Server<unknown> | null | undefined): Response {

@@ -36,7 +36,7 @@ export function newRequestId(): string {
   return `req_${Bun.randomUUIDv7().replaceAll("-", "")}`;
 }
 
-export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function clientIp(request: Request, server: Server<unknown> | null | undefined): string {
   return server?.requestIP(request)?.address ?? "unknown";

@@ -1,6 +1,7 @@
 // Group commit for settlements: requests that finish in the same event-loop turn share one
 // write transaction (its pages are written once, not once per request), and each learns its
-// outcome only after that transaction has committed.
+// outcome only after that transaction has committed. A request with no other in flight
+// commits at once: there is nobody to wait for.
 
 import type { LedgerRepository, Settled, Settlement } from "./ledger-repository";
 
@@ -13,8 +14,6 @@ interface Waiting {
 export class GroupCommit {
   private waiting: Waiting[] = [];
   private scheduled = false;
-  /** Write transactions committed so far (with the settlements count, how well requests group). */
-  transactions = 0;
 
   constructor(private readonly ledger: LedgerRepository) {}
 
@@ -26,7 +25,6 @@ export class GroupCommit {
   settle(settlement: Settlement, alone = false): Promise<Settled> {
     if (alone && this.waiting.length === 0) {
       try {
-        this.transactions++;
         return Promise.resolve(this.settleOne(settlement));
       } catch (error) {
         return Promise.reject(error);
@@ -48,7 +46,6 @@ export class GroupCommit {
     if (batch.length === 0) return;
     this.waiting = [];
     let results: Settled[];
-    this.transactions++;
     try {
       results = batch.length === 1 ? [this.settleOne(batch[0]!.settlement)] : this.ledger.settleMany(batch.map((w) => w.settlement));
     } catch {

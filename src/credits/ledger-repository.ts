@@ -91,6 +91,8 @@ export class LedgerRepository {
   private readonly balanceOf;
   private readonly settleTransaction;
   private readonly settleManyTransaction;
+  /** Settlement transactions committed so far; against the request count, how well requests group. */
+  transactions = 0;
 
   constructor(
     private readonly db: Db,
@@ -126,7 +128,9 @@ export class LedgerRepository {
       .from(usageHourly)
       .where(
         and(
-          // Every key of the lineage (a key rotated from another continues its spend window).
+          // Every key of the lineage (a key rotated from another continues its spend window). The
+          // `id = lineage` branch covers rows written without a lineage_id (the root of a
+          // lineage is its own id; raw inserts such as the benchmark's seed leave it NULL).
           inArray(
             usageHourly.keyId,
             db.select({ id: apiKeys.id }).from(apiKeys).where(or(eq(apiKeys.lineageId, p("lineageId")), eq(apiKeys.id, p("lineageId")))),
@@ -147,13 +151,18 @@ export class LedgerRepository {
     this.settleManyTransaction = sqlite.transaction((settlements: Settlement[]) => this.writeMany(settlements));
   }
 
-  /** The writes of one settlement; runs inside a transaction. */
-  private write({ record, hour, charge }: Settlement): Settled {
-    const inserted = this.insertRequest.run(
+  /** The request's usage row; `changes` is 0 when its id was recorded before. */
+  private insertRequestRow(record: RequestRecord): { changes: number } {
+    return this.insertRequest.run(
       record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
       record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
     );
+  }
+
+  /** The writes of one settlement; runs inside a transaction. */
+  private write({ record, hour, charge }: Settlement): Settled {
+    const inserted = this.insertRequestRow(record);
     if (inserted.changes === 0) return { duplicate: true, balanceNanoUsd: null };
     this.upsertRollup.run(
       record.projectId, record.keyId, record.model, record.env, hour, 1,
@@ -177,11 +186,7 @@ export class LedgerRepository {
     const rollups = new Map<string, RollupSum>();
     const chargedBy = new Map<string, { delta: number; requests: number[] }>();
     for (const [i, { record, hour, charge }] of settlements.entries()) {
-      const inserted = this.insertRequest.run(
-        record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
-        record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
-        record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
-      );
+      const inserted = this.insertRequestRow(record);
       if (inserted.changes === 0) {
         results.push({ duplicate: true, balanceNanoUsd: null });
         continue;
@@ -219,12 +224,16 @@ export class LedgerRepository {
    * IMMEDIATE transaction. A request id seen before changes nothing.
    */
   settle(record: RequestRecord, hour: number, charge: boolean): Settled {
-    return this.settleTransaction.immediate({ record, hour, charge });
+    const settled = this.settleTransaction.immediate({ record, hour, charge });
+    this.transactions++;
+    return settled;
   }
 
   /** `settle` for several requests in one IMMEDIATE transaction (group commit): all or none. */
   settleMany(settlements: Settlement[]): Settled[] {
-    return this.settleManyTransaction.immediate(settlements);
+    const settled = this.settleManyTransaction.immediate(settlements);
+    this.transactions++;
+    return settled;
   }
 
   /** Adds a grant or adjustment and returns the entry and the new balance. */

@@ -63,7 +63,7 @@ export class CreditService {
 
   /** Settlement write transactions so far (group commit: usually fewer than requests). */
   settlementTransactions(): number {
-    return this.commits.transactions;
+    return this.ledger.transactions;
   }
 
   /** Forget cached balances and spends (another process changed the database). */
@@ -134,11 +134,6 @@ export class CreditService {
     const spentNanoUsd = this.ledger.keySpend(key.lineageId, since);
     this.lineageSpend.set(key.lineageId, { since, spentNanoUsd });
     return spentNanoUsd;
-  }
-
-  /** Cost of `usage` for `model`. */
-  costOf(usage: Usage, model: ModelConfig): number {
-    return costOfUsage(usage, model.pricing);
   }
 
   /**

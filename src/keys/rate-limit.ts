@@ -1,7 +1,6 @@
 // In-memory token buckets: requests and tokens per minute per key lineage (a rotated key
 // shares its predecessor's), with OpenAI's x-ratelimit-* headers; failed authentications per IP.
 
-import { ApiError } from "../shared/errors";
 import type { KeyRecord } from "./repository";
 
 /** A bucket that holds up to `capacity` and refills it evenly over a minute. */
@@ -158,24 +157,6 @@ export class KeyRateLimiter {
   }
 }
 
-/**
- * Runs the work of a /v1 call after authentication so that its answer, or the ApiError it
- * throws, carries `headers` (a limited key gets x-ratelimit-* on every response).
- */
-export function withRateLimitHeaders(headers: Record<string, string>, work: () => Response): Response {
-  if (Object.keys(headers).length === 0) return work();
-  let response: Response;
-  try {
-    response = work();
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    const { code, message, param, status, type } = error;
-    throw new ApiError({ code, message, param, status, type, headers: { ...headers, ...error.headers } });
-  }
-  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
-  return response;
-}
-
 /** Failed authentications per client IP: a guesser is slowed, nobody else is. */
 const MAX_TRACKED_IPS = 10_000;
 
@@ -206,6 +187,8 @@ export class FailedAuthLimiter {
    * blocked do the oldest make room.
    */
   private forgetIdle(now: number): void {
+    // A full scan, but only when the table is full; a blocked-only table (a sustained spray)
+    // is the rare case where each new address pays it.
     for (const [ip, bucket] of this.buckets) if (bucket.msUntil(1, now) === 0) this.buckets.delete(ip);
     for (const ip of this.buckets.keys()) {
       if (this.buckets.size < MAX_TRACKED_IPS) break;

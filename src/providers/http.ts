@@ -21,23 +21,23 @@ export interface UpstreamRequest {
 export async function sendUpstream(request: UpstreamRequest): Promise<Response> {
   // A timer we can clear once headers arrive: a signal like AbortSignal.timeout would stay
   // attached to the body and cut every stream longer than the first-byte timeout.
-  const firstByte = new AbortController();
+  // It also follows the caller's signal, so a client that leaves stops the upstream call.
+  const firstByte = followAbort(request.signal, new AbortController());
   const timer = setTimeout(() => firstByte.abort(), request.firstByteTimeoutMs);
-  const upstream = followAbort(request.signal, firstByte);
   let response: Response;
   try {
     response = await fetch(request.url, {
       method: request.method ?? "POST",
       headers: request.body === undefined ? request.headers : { "content-type": "application/json", ...request.headers },
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      signal: upstream.signal,
+      signal: firstByte.signal,
       // A redirect could carry the provider key to another host: never follow one.
       redirect: "manual",
       // Bun decompresses for us; we re-frame the body anyway.
     });
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
-    if (upstream.signal.aborted) {
+    if (firstByte.signal.aborted) {
       throw new UpstreamError({
         code: "upstream_timeout",
         message: `Upstream did not answer within ${request.firstByteTimeoutMs} ms`,

@@ -8,7 +8,7 @@ import type { UsageFilter, UsageGroup, UsageRow } from "./repository";
 const GROUPS: UsageGroup[] = ["day", "model", "key"];
 
 /** `from`/`to` accept ISO dates (`2026-11-01`), ISO times or epoch milliseconds. */
-export function parseTime(value: string | null, param: string): number | undefined {
+function parseTime(value: string | null, param: string): number | undefined {
   if (value === null || value === "") return undefined;
   const asNumber = Number(value);
   const ms = Number.isFinite(asNumber) ? asNumber : Date.parse(value);
@@ -17,7 +17,7 @@ export function parseTime(value: string | null, param: string): number | undefin
 }
 
 /** The exclusive end of a range: like parseTime, but a bare date means "through the end of that day". */
-export function parseUntil(value: string | null, param: string): number | undefined {
+function parseUntil(value: string | null, param: string): number | undefined {
   const ms = parseTime(value, param);
   return ms !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(value ?? "") ? ms + 86_400_000 : ms;
 }
@@ -51,7 +51,7 @@ export function usageRowsJson(rows: UsageRow[], groupBy: UsageGroup) {
   }));
 }
 
-export function usageCsv(rows: UsageRow[], groupBy: UsageGroup): string {
+function usageCsv(rows: UsageRow[], groupBy: UsageGroup): string {
   const escape = (value: string) => (/[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
   const lines = [`${groupBy},requests,input_tokens,output_tokens,cached_input_tokens,cost_usd`];
   for (const row of rows) {

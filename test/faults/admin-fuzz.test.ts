@@ -352,6 +352,9 @@ describe("admin form bodies, pinned", () => {
     });
     const response = await fetch(`${server.url}/admin/login`, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=B" }, body });
     expect(response.status).toBe(413);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("request_too_large");
+    // The limit is named in the unit it was set in, not rounded to "0 MB".
+    expect(error.message).toBe("Request body exceeds the limit of 64 KB");
   });
 });
