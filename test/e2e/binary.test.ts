@@ -66,6 +66,17 @@ test("the binary's CLI creates a project and a key; its server answers the opena
   expect(JSON.stringify(listed)).not.toContain(key.key);
 }, 60_000);
 
+test("healthcheck (the Docker HEALTHCHECK) exits 0 while the server answers, 1 when nothing answers on the port", async () => {
+  expect(running).toBeDefined();
+  const port = new URL(running!.url).port;
+  const check = () => Bun.spawnSync([binary, "healthcheck", "--port", port], { cwd: workdir, stdout: "pipe", stderr: "pipe" }).exitCode;
+  expect(check()).toBe(0);
+  const other = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const closedPort = String(other.port);
+  other.stop(true);
+  expect(Bun.spawnSync([binary, "healthcheck", "--port", closedPort], { cwd: workdir, stdout: "pipe", stderr: "pipe" }).exitCode).toBe(1);
+});
+
 test("the binary stops cleanly on SIGTERM", async () => {
   expect(running).toBeDefined();
   expect(await running!.stop("SIGTERM")).toBe(0);
