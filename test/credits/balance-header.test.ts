@@ -4,29 +4,24 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { FakeOpenAI } from "../fakes/openai";
-import { withFakeOpenAI } from "../support/fake-openai-server";
+import { pricedModelConfig, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { ledgerState } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-const world = withFakeOpenAI((fakeUrl) => `
-routing: { retries: 0 }
-providers:
-  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
-models:
-  priced:
-    routes: [up/gpt-4o]
-    pricing: { input: 10, output: 10 }
-    max_output_tokens: 1000
+const world = withFakeOpenAI((fakeUrl) =>
+  pricedModelConfig(fakeUrl, {
+    extraModels: `
   free:
     routes: [up/llama]
   embed:
     routes: [up/text-embedding-3-small]
     pricing: { input: 10 }
   embed-free:
-    routes: [up/nomic-embed-text]
-`);
+    routes: [up/nomic-embed-text]`,
+  }),
+);
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "what is my balance" }];

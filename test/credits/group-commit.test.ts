@@ -5,21 +5,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { FakeOpenAI } from "../fakes/openai";
-import { withFakeOpenAI } from "../support/fake-openai-server";
+import { pricedModelConfig, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-const world = withFakeOpenAI((fakeUrl) => `
-providers:
-  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
-models:
-  priced:
-    routes: [up/gpt-4o]
-    pricing: { input: 10, output: 20 }
-    max_output_tokens: 100
-`);
+const world = withFakeOpenAI((fakeUrl) => pricedModelConfig(fakeUrl, { input: 10, output: 20, maxOutputTokens: 100 }));
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "group me" }];

@@ -6,23 +6,16 @@ import OpenAI from "openai";
 import { worstCaseCost } from "../../src/credits/pricing";
 import { estimatePromptTokens } from "../../src/shared/tokens";
 import type { FakeOpenAI } from "../fakes/openai";
-import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import { pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-const world = withFakeOpenAI((fakeUrl) => `
-routing: { retries: 0, cooldown_after_failures: 1000 }
-providers:
-  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
-  slow: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
-  refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }
-models:
-  priced:
-    routes: [up/gpt-4o]
-    pricing: { input: 10, output: 10 }
-    max_output_tokens: 1000
+const world = withFakeOpenAI((fakeUrl) =>
+  pricedModelConfig(fakeUrl, {
+    failingProviders: true,
+    extraModels: `
   timeout:
     routes: [slow/gpt-4o]
     pricing: { input: 1, output: 1 }
@@ -30,8 +23,9 @@ models:
     routes: [refused/x]
     pricing: { input: 1, output: 1 }
   free:
-    routes: [up/llama]
-`);
+    routes: [up/llama]`,
+  }),
+);
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "count my credits" }];

@@ -4,22 +4,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { FakeOpenAI } from "../fakes/openai";
-import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import { pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-const world = withFakeOpenAI((fakeUrl) => `
-routing: { retries: 0 }
-providers:
-  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
-models:
-  priced:
-    routes: [up/gpt-4o]
-    pricing: { input: 10, output: 10 }
-    max_output_tokens: 1000
-`);
+const world = withFakeOpenAI((fakeUrl) => pricedModelConfig(fakeUrl));
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "stream me something" }];

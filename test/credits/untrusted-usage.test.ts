@@ -5,22 +5,13 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { costOfUsage } from "../../src/credits/pricing";
 import { estimatePromptTokens } from "../../src/shared/tokens";
 import type { FakeOpenAI } from "../fakes/openai";
-import { projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import { pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
 let fake: FakeOpenAI;
 let server: TestServer;
-const world = withFakeOpenAI((fakeUrl) => `
-routing: { retries: 0 }
-providers:
-  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }
-models:
-  priced:
-    routes: [up/gpt-4o]
-    pricing: { input: 3, output: 7 }
-    max_output_tokens: 1000
-`);
+const world = withFakeOpenAI((fakeUrl) => pricedModelConfig(fakeUrl, { input: 3, output: 7 }));
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "count honestly" }];

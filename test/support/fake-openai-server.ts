@@ -32,3 +32,40 @@ export function projectClient(server: TestServer, prefix: string, creditsUsd = 1
   const key = server.createKey({ project: project.name });
   return { project, key, client: new OpenAI({ apiKey: key.key, baseURL: server.baseURL, maxRetries: 0 }) };
 }
+
+export interface PricedModelOptions {
+  /** USD per million tokens of the `priced` model. */
+  input?: number;
+  output?: number;
+  maxOutputTokens?: number;
+  /** The `routing:` mapping (retries off by default, so a failure is seen as it happened). */
+  routing?: string;
+  /**
+   * Adds provider `slow` (times out before its first byte, 0.3 s) and `refused` (nothing
+   * listens), for the tests of what a failed upstream call costs; and a cooldown that never
+   * trips, so each test sees its own failure.
+   */
+  failingProviders?: boolean;
+  /** More models, as YAML lines under `models:`. */
+  extraModels?: string;
+}
+
+/** The billing tests' config: provider `up` at the fake upstream and a model `priced` on it. */
+export function pricedModelConfig(fakeUrl: string, options: PricedModelOptions = {}): string {
+  const { input = 10, output = 10, maxOutputTokens = 1000, failingProviders = false } = options;
+  const routing = options.routing ?? (failingProviders ? "{ retries: 0, cooldown_after_failures: 1000 }" : "{ retries: 0 }");
+  const failing = `
+  slow: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
+  refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }`;
+  return `
+routing: ${routing}
+providers:
+  up: { type: openai, base_url: "${fakeUrl}", api_key: sk-up }${failingProviders ? failing : ""}
+models:
+  priced:
+    routes: [up/gpt-4o]
+    pricing: { input: ${input}, output: ${output} }
+    max_output_tokens: ${maxOutputTokens}
+${options.extraModels ?? ""}
+`;
+}
