@@ -91,8 +91,8 @@ export function admitAndHold(
     ctx.loggedAtFinish = true;
     return { hold, admission, rateLimitHeaders };
   } catch (error) {
+    // Refused for credits: its tokens go back (server.ts reports the budget on the answer).
     admission?.settleTokens(0, now);
-    if (error instanceof ApiError) throw new ApiError({ code: error.code, message: error.message, headers: rateLimitHeaders });
     throw error;
   }
 }
@@ -220,7 +220,7 @@ export function finishFailed(
     usage: gone ? { inputTokens: failed.inputTokens, outputTokens: 0, cachedInputTokens: 0 } : NO_USAGE,
     usageSource: gone ? "estimated" : "none",
   });
-  return new ApiError({ code: apiError.code, status: apiError.status, type: apiError.type, message: apiError.message, param: apiError.param, headers: { ...admitted.rateLimitHeaders, ...apiError.headers } });
+  return apiError;
 }
 
 /**

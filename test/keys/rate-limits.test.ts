@@ -59,6 +59,21 @@ describe("per-key requests per minute", () => {
     expect(ratelimit(refused)["x-ratelimit-limit-requests"]).toBe("4");
   });
 
+  test("an admitted request whose upstream fails still carries the headers, its request counted", async () => {
+    const failing = await startTestServer({
+      clock,
+      yaml: `routing: { retries: 0 }\nproviders:\n  refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }\nmodels:\n  down: { routes: [refused/x] }\n`,
+    });
+    try {
+      const { key } = projectWithKey(failing, 5, { rpm: 4 });
+      const failed = await v1(failing, key.key, "POST", "/chat/completions", chat("down"));
+      expect(failed.status).toBeGreaterThanOrEqual(502);
+      expect(ratelimit(failed)).toMatchObject({ "x-ratelimit-limit-requests": "4", "x-ratelimit-remaining-requests": "3" });
+    } finally {
+      await failing.stop();
+    }
+  });
+
   test("each key has its own budget: exhausting one key leaves its sibling alone", async () => {
     const { project, key } = projectWithKey(server, 5, { rpm: 1 });
     const sibling = server.createKey({ project: project.name, rpm: 1 });
