@@ -57,6 +57,8 @@ export function seedDatabase(path: string, keys: number, rows: number): void {
     db.exec(
       "UPDATE projects SET balance_nano_usd = (SELECT sum(amount_nano_usd) FROM ledger_entries WHERE ledger_entries.project_id = projects.id) WHERE id LIKE 'seed_project_%'",
     );
+    // Their charges and rollups are written above: the rows count as applied to the ledger.
+    db.exec("UPDATE settlement_watermark SET applied_seq = (SELECT coalesce(max(seq), 0) FROM requests)");
   })();
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   db.close();

@@ -6,6 +6,7 @@ import { ExternalChangeWatcher } from "./db/change-watcher";
 import { openDatabase, type DatabaseHandle } from "./db/connection";
 import { CreditService } from "./credits/service";
 import { LedgerRepository } from "./credits/ledger-repository";
+import { SettlementApplier } from "./credits/settlement-applier";
 import { KeyAuthenticator } from "./keys/auth";
 import { KeyCache } from "./keys/cache";
 import { FailedAuthLimiter, KeyRateLimiter } from "./keys/rate-limit";
@@ -33,6 +34,8 @@ export interface Runtime {
   rateLimiter: KeyRateLimiter;
   credits: CreditService;
   ledger: LedgerRepository;
+  /** Applies settled usage rows to the ledger (charges, rollups, balances). */
+  settlements: SettlementApplier;
   usage: UsageRepository;
   providers: Map<string, Provider>;
   /** Answers `pr-test-` keys in simulate mode; never reaches a real upstream. */
@@ -51,6 +54,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Retry waits and random draws of the router (tests record waits, seed draws). */
   routing?: RouterSeams;
+  /** How long settled rows may wait before a background catch-up (tests lengthen it). */
+  settlementApplyDelayMs?: number;
 }
 
 function buildProviders(config: AppConfig): Map<string, Provider> {
@@ -63,7 +68,11 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
   const database = openDatabase(config.databasePath);
   const keyRepository = new KeyRepository(database.db);
   const keyCache = new KeyCache(keyRepository);
-  const ledger = new LedgerRepository(database.db, database.sqlite);
+  const settlements = new SettlementApplier(database.sqlite, {
+    applyDelayMs: options.settlementApplyDelayMs,
+    onBackgroundError: (error) => logger.warn("applying settlements to the ledger failed; retrying later", { error: String(error) }),
+  });
+  const ledger = new LedgerRepository(database.db, database.sqlite, settlements);
   const credits = new CreditService(ledger);
   const changes = new ExternalChangeWatcher(database.sqlite);
   changes.onExternalChange(() => {
@@ -80,14 +89,15 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     database,
     clock,
     logger,
-    projects: new ProjectRepository(database.db),
+    projects: new ProjectRepository(database.db, () => settlements.catchUp()),
     keys: new KeyService(keyRepository, keyCache),
     keyCache,
     auth: new KeyAuthenticator(keyCache, new FailedAuthLimiter()),
     rateLimiter: new KeyRateLimiter(),
     credits,
     ledger,
-    usage: new UsageRepository(database.db),
+    settlements,
+    usage: new UsageRepository(database.db, () => settlements.catchUp()),
     providers: buildProviders(config),
     simulator: createMockProvider({ id: "simulator", type: "mock", first_byte_timeout_ms: 60_000, idle_timeout_ms: 120_000 }),
     router: new Router(config.routing, clock, options.routing ?? systemSeams),
@@ -101,6 +111,13 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     },
     close() {
       keyCache.flushLastUsed();
+      settlements.stop();
+      try {
+        settlements.catchUp();
+      } catch (error) {
+        // The rows stay settled; the next start applies them.
+        logger.warn("applying settlements to the ledger failed at close; the next start applies them", { error: String(error) });
+      }
       database.close();
     },
   };

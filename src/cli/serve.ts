@@ -24,6 +24,9 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
 
 export async function serve(runtime: Runtime, port: number | undefined): Promise<void> {
   const { logger, config } = runtime;
+  // Requests settled before a crash (kill -9) whose charges were not yet in the ledger.
+  const applied = runtime.settlements.catchUp();
+  if (applied > 0) logger.notice("applied settled requests to the ledger", { requests: applied });
   const verifier = setUpAdminToken(runtime, (token) => {
     // Printed once, to the terminal only: the database keeps just its hash.
     process.stderr.write(
@@ -36,11 +39,16 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
   logger.notice("listening", { url: server.url, config: config.sourcePath, database: config.databasePath, providers: Object.keys(config.providers), models: Object.keys(config.models) });
 
   const flush = setInterval(() => runtime.keyCache.flushLastUsed(), LAST_USED_FLUSH_MS);
-  const prune = () => {
-    const deleted = runtime.usage.pruneRequests(runtime.clock.now() - runtime.config.usageRetentionDays * 86_400_000);
-    if (deleted > 0) logger.info("pruned usage rows", { deleted });
+  const prune = async () => {
+    try {
+      const deleted = await runtime.usage.pruneRequests(runtime.clock.now() - runtime.config.usageRetentionDays * 86_400_000);
+      if (deleted > 0) logger.info("pruned usage rows", { deleted });
+    } catch (error) {
+      // e.g. the database closed by a shutdown in the middle of a prune; the next one goes on.
+      logger.warn("pruning usage rows failed", { error: String(error) });
+    }
   };
-  prune();
+  void prune();
   const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
 
   let stopping = false;

@@ -3,35 +3,34 @@
 // outcome only after that transaction has committed. A request with no other in flight
 // commits at once: there is nobody to wait for.
 
-import type { LedgerRepository, Settled, Settlement } from "./ledger-repository";
-
-interface Waiting {
-  settlement: Settlement;
-  resolve: (settled: Settled) => void;
+interface Waiting<Item, Outcome> {
+  item: Item;
+  resolve: (outcome: Outcome) => void;
   reject: (error: unknown) => void;
 }
 
-export class GroupCommit {
-  private waiting: Waiting[] = [];
+export class GroupCommit<Item, Outcome> {
+  private waiting: Waiting<Item, Outcome>[] = [];
   private scheduled = false;
 
-  constructor(private readonly ledger: LedgerRepository) {}
+  /** `write` commits its items in one transaction and returns their outcomes, in order. */
+  constructor(private readonly write: (items: Item[]) => Outcome[]) {}
 
   /**
-   * Queues a settlement for the next commit; resolves once it has committed. `alone` says no
+   * Queues an item for the next commit; resolves once it has committed. `alone` says no
    * other request is in flight: then there is nobody to wait for, and it commits at once
    * (a lone client does not pay an event-loop turn per request).
    */
-  settle(settlement: Settlement, alone = false): Promise<Settled> {
+  commit(item: Item, alone = false): Promise<Outcome> {
     if (alone && this.waiting.length === 0) {
       try {
-        return Promise.resolve(this.settleOne(settlement));
+        return Promise.resolve(this.write([item])[0]!);
       } catch (error) {
         return Promise.reject(error);
       }
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ settlement, resolve, reject });
+      this.waiting.push({ item, resolve, reject });
       if (this.scheduled) return;
       this.scheduled = true;
       // After this turn's I/O callbacks, so every request that finished in it joins.
@@ -45,24 +44,20 @@ export class GroupCommit {
     const batch = this.waiting;
     if (batch.length === 0) return;
     this.waiting = [];
-    let results: Settled[];
+    let outcomes: Outcome[];
     try {
-      results = batch.length === 1 ? [this.settleOne(batch[0]!.settlement)] : this.ledger.settleMany(batch.map((w) => w.settlement));
+      outcomes = this.write(batch.map((w) => w.item));
     } catch {
       // One failing write must not fail its neighbours: each gets its own transaction.
       for (const w of batch) {
         try {
-          w.resolve(this.settleOne(w.settlement));
+          w.resolve(this.write([w.item])[0]!);
         } catch (error) {
           w.reject(error);
         }
       }
       return;
     }
-    batch.forEach((w, i) => w.resolve(results[i]!));
-  }
-
-  private settleOne({ record, hour, charge }: Settlement): Settled {
-    return this.ledger.settle(record, hour, charge);
+    batch.forEach((w, i) => w.resolve(outcomes[i]!));
   }
 }

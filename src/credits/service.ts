@@ -9,9 +9,9 @@ import type { Usage } from "../providers/types";
 import { ApiError, SEED_ERRORS } from "../shared/errors";
 import { nanoToUsdString } from "../shared/money";
 import { GroupCommit } from "./group-commit";
-import type { LedgerRepository, RequestRecord, Settled } from "./ledger-repository";
+import type { LedgerRepository, RequestRecord } from "./ledger-repository";
 import { affordableOutputTokens, costOfUsage, worstCaseCost } from "./pricing";
-import { startOfUtcHour, windowStart } from "./windows";
+import { windowStart } from "./windows";
 
 const LIMIT_PERIOD = { daily: "day", weekly: "week", monthly: "month" } as const;
 
@@ -43,6 +43,12 @@ export interface SettleOutcome {
   duplicate: boolean;
 }
 
+/** A usage row on its way to the database, with the spend window it counts against. */
+interface Settling {
+  record: RequestRecord;
+  lineageId: string;
+}
+
 export class CreditService {
   private readonly balances = new Map<string, number>();
   private readonly heldByProject = new Map<string, number>();
@@ -50,11 +56,9 @@ export class CreditService {
   private readonly heldByLineage = new Map<string, number>();
   private readonly lineageSpend = new Map<string, { since: number; spentNanoUsd: number }>();
   private open = 0;
-  private readonly commits: GroupCommit;
+  private readonly commits = new GroupCommit<Settling, SettleOutcome>((settling) => this.commit(settling));
 
-  constructor(private readonly ledger: LedgerRepository) {
-    this.commits = new GroupCommit(ledger);
-  }
+  constructor(private readonly ledger: LedgerRepository) {}
 
   /** Number of holds not yet settled (a metric, and 0 after every request has ended). */
   openHolds(): number {
@@ -137,13 +141,13 @@ export class CreditService {
   }
 
   /**
-   * Replaces the hold by the real charge and records the request, in one transaction.
-   * Idempotent per request id; always releases the hold, even when the write fails.
+   * Replaces the hold by the real charge: commits the request's usage row, from which its
+   * charge is applied to the ledger. Idempotent per request id; always releases the hold,
+   * even when the write fails.
    */
   settle(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): SettleOutcome {
-    const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
     try {
-      return this.settled(hold, costNanoUsd, this.ledger.settle({ ...record, costNanoUsd }, startOfUtcHour(record.createdAt), hold.charged));
+      return this.commit([this.recordOf(hold, record, usage, model)])[0]!;
     } finally {
       this.release(hold);
     }
@@ -154,23 +158,38 @@ export class CreditService {
    * event-loop turn, and this resolves once it has committed.
    */
   async settleGrouped(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Promise<SettleOutcome> {
-    const costNanoUsd = hold.charged ? costOfUsage(usage, model.pricing) : 0;
     try {
-      const settlement = { record: { ...record, costNanoUsd }, hour: startOfUtcHour(record.createdAt), charge: hold.charged };
-      return this.settled(hold, costNanoUsd, await this.commits.settle(settlement, this.open === 1));
+      return await this.commits.commit(this.recordOf(hold, record, usage, model), this.open === 1);
     } finally {
       this.release(hold);
     }
   }
 
-  /** Brings cached balances and spends up to date with a committed settlement. */
-  private settled(hold: Hold, costNanoUsd: number, result: Settled): SettleOutcome {
-    if (!result.duplicate && costNanoUsd > 0) {
-      if (result.balanceNanoUsd !== null) this.balances.set(hold.projectId, result.balanceNanoUsd);
-      const spend = this.lineageSpend.get(hold.lineageId);
-      if (spend) spend.spentNanoUsd += costNanoUsd;
-    }
-    return { costNanoUsd: result.duplicate ? 0 : costNanoUsd, balanceNanoUsd: result.balanceNanoUsd, duplicate: result.duplicate };
+  private recordOf(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Settling {
+    return { record: { ...record, costNanoUsd: hold.charged ? costOfUsage(usage, model.pricing) : 0 }, lineageId: hold.lineageId };
+  }
+
+  /**
+   * Commits usage rows and, in the same synchronous step, brings the cached balances and
+   * spends up to date with them: nothing can read the cache between the two. Each request is
+   * told the balance right after its own charge (when the balance is cached).
+   */
+  private commit(settling: Settling[]): SettleOutcome[] {
+    const results = settling.length === 1 ? [this.ledger.settle(settling[0]!.record)] : this.ledger.settleMany(settling.map((s) => s.record));
+    return results.map(({ duplicate }, i) => {
+      const { record: { projectId, costNanoUsd }, lineageId } = settling[i]!;
+      if (duplicate) return { costNanoUsd: 0, balanceNanoUsd: null, duplicate };
+      let balance = this.balances.get(projectId);
+      if (costNanoUsd > 0) {
+        if (balance !== undefined) {
+          balance -= costNanoUsd;
+          this.balances.set(projectId, balance);
+        }
+        const spend = this.lineageSpend.get(lineageId);
+        if (spend) spend.spentNanoUsd += costNanoUsd;
+      }
+      return { costNanoUsd, balanceNanoUsd: balance ?? null, duplicate };
+    });
   }
 
   /** Frees a hold without charging (idempotent). */

@@ -66,7 +66,12 @@ export const ledgerEntries = sqliteTable(
 export const requests = sqliteTable(
   "requests",
   {
-    id: text("id").primaryKey(),
+    /**
+     * Commit order (the rowid). Settlement commits only this row before the answer; the ledger
+     * charge and rollup follow in batches, up to `settlement_watermark.applied_seq`.
+     */
+    seq: integer("seq").primaryKey(),
+    id: text("id").notNull().unique(),
     projectId: text("project_id").notNull(),
     keyId: text("key_id").notNull(),
     env: text("env").notNull(),
@@ -85,8 +90,18 @@ export const requests = sqliteTable(
     latencyMs: integer("latency_ms").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (table) => [index("requests_project_time").on(table.projectId, table.createdAt), index("requests_time").on(table.createdAt)],
+  (table) => [index("requests_project_time").on(table.projectId, table.createdAt)],
 );
+
+/**
+ * One row: the last `requests.seq` whose charge, rollup and balance change are in the ledger.
+ * Rows after it are settled (durable) but not yet applied; every reader of derived data
+ * applies them first (see credits/settlement-applier.ts).
+ */
+export const settlementWatermark = sqliteTable("settlement_watermark", {
+  id: integer("id").primaryKey(),
+  appliedSeq: integer("applied_seq").notNull(),
+});
 
 export const usageHourly = sqliteTable(
   "usage_hourly",

@@ -20,7 +20,11 @@ export function newId(prefix: string): string {
 }
 
 export class ProjectRepository {
-  constructor(private readonly db: Db) {}
+  /** `catchUp` applies settled requests to balances before a balance is read (SettlementApplier). */
+  constructor(
+    private readonly db: Db,
+    private readonly catchUp: () => void,
+  ) {}
 
   /** Creates a project and its starting grant in one transaction. */
   create(name: string, startingNanoUsd: number, now: number): Project {
@@ -41,14 +45,17 @@ export class ProjectRepository {
 
   /** A project by id or by name. */
   find(idOrName: string): Project | undefined {
+    this.catchUp();
     return this.db.select().from(projects).where(or(eq(projects.id, idOrName), eq(projects.name, idOrName))).get();
   }
 
   findById(id: string): Project | undefined {
+    this.catchUp();
     return this.db.select().from(projects).where(eq(projects.id, id)).get();
   }
 
   list(): ProjectSummary[] {
+    this.catchUp();
     return this.db
       .select({
         id: projects.id,

@@ -1,9 +1,17 @@
 // Usage analytics read from the hourly rollups (never a scan of raw request rows), plus the
 // recent raw rows and their pruning after the retention period.
 
-import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/connection";
-import { apiKeys, requests, usageHourly } from "../db/schema";
+import { apiKeys, requests, settlementWatermark, usageHourly } from "../db/schema";
+
+/** Raw rows examined per pruning step: about a millisecond of the event loop each. */
+const PRUNE_SLICE = 5_000;
+/**
+ * How long after its start a request is settled at most (streams end long before: idle and
+ * first-byte timeouts). A row that breaks it (or a clock set back) is only kept longer.
+ */
+const SETTLE_LAG_MS = 86_400_000;
 
 export type UsageGroup = "day" | "model" | "key";
 
@@ -28,7 +36,11 @@ export interface UsageRow {
 }
 
 export class UsageRepository {
-  constructor(private readonly db: Db) {}
+  /** `catchUp` applies settled requests to the rollups before they are read (SettlementApplier). */
+  constructor(
+    private readonly db: Db,
+    private readonly catchUp: () => void,
+  ) {}
 
   private rollupWhere(filter: UsageFilter): SQL | undefined {
     const conditions: SQL[] = [];
@@ -43,6 +55,7 @@ export class UsageRepository {
 
   /** Totals grouped by UTC day, model or key, from the hourly rollups. */
   summarize(filter: UsageFilter, groupBy: UsageGroup): UsageRow[] {
+    this.catchUp();
     const group =
       groupBy === "day"
         ? sql<string>`strftime('%Y-%m-%d', ${usageHourly.hour} / 1000, 'unixepoch')`
@@ -67,6 +80,7 @@ export class UsageRepository {
 
   /** Total cost of a filter, from rollups. */
   totalCost(filter: UsageFilter): number {
+    this.catchUp();
     return (
       this.db
         .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
@@ -78,6 +92,7 @@ export class UsageRepository {
 
   /** Spend per project since `from` (epoch ms, hour-aligned), from rollups: project id → nano-USD. */
   costByProject(from: number): Map<string, number> {
+    this.catchUp();
     const rows = this.db
       .select({ projectId: usageHourly.projectId, costNanoUsd: sql<number>`sum(${usageHourly.costNanoUsd})` })
       .from(usageHourly)
@@ -89,7 +104,8 @@ export class UsageRepository {
 
   /**
    * Recent raw request rows, newest first, with the key's display form. The only reader of raw
-   * rows: it walks the (project, time) or time index and stops after `limit`.
+   * rows: for one project it walks the (project, time) index, for all projects the table in
+   * commit order (newest settled first), and stops after `limit`.
    */
   recent(filter: UsageFilter, limit: number, offset: number) {
     const conditions: SQL[] = [];
@@ -118,15 +134,43 @@ export class UsageRepository {
       .from(requests)
       .leftJoin(apiKeys, eq(apiKeys.id, requests.keyId))
       .where(conditions.length > 0 ? and(...conditions) : undefined)
-      .orderBy(desc(requests.createdAt))
+      .orderBy(filter.projectId ? desc(requests.createdAt) : desc(requests.seq))
       .limit(limit)
       .offset(offset)
       .all();
   }
 
-  /** Deletes raw rows older than `before`; rollups are kept. Returns the number deleted. */
-  pruneRequests(before: number): number {
-    const result = this.db.delete(requests).where(lt(requests.createdAt, before)).run() as unknown as { changes: number };
-    return result.changes;
+  /**
+   * Deletes raw rows older than `before`; rollups are kept. Returns the number deleted. Only
+   * rows already applied to the ledger go (their charges and rollups stay). There is no time
+   * index (one B-tree less for every request to write): rows are stored in settlement order,
+   * and a request settles within SETTLE_LAG_MS of its start, so the walk, a slice at a time,
+   * stops at the first row newer than `before` + that lag: nothing after it can be old.
+   */
+  async pruneRequests(before: number): Promise<number> {
+    this.catchUp();
+    const applied = this.db.select({ seq: settlementWatermark.appliedSeq }).from(settlementWatermark).get()?.seq ?? 0;
+    let from = this.db.select({ seq: sql<number | null>`min(${requests.seq})` }).from(requests).get()?.seq ?? applied + 1;
+    let deleted = 0;
+    while (from <= applied) {
+      const to = Math.min(from + PRUNE_SLICE - 1, applied);
+      const tooNew = this.db
+        .select({ seq: requests.seq })
+        .from(requests)
+        .where(and(gte(requests.seq, from), lte(requests.seq, to), gte(requests.createdAt, before + SETTLE_LAG_MS)))
+        .orderBy(requests.seq)
+        .limit(1)
+        .get();
+      const end = tooNew ? tooNew.seq - 1 : to;
+      const result = this.db
+        .delete(requests)
+        .where(and(gte(requests.seq, from), lte(requests.seq, end), lt(requests.createdAt, before)))
+        .run() as unknown as { changes: number };
+      deleted += result.changes;
+      if (tooNew) break;
+      from = to + 1;
+      await Bun.sleep(0); // requests go on between slices
+    }
+    return deleted;
   }
 }

@@ -1,7 +1,6 @@
 // Helpers for the admin tests: a logged-in admin talking plain HTTP to the page (cookie and
 // CSRF token kept like a browser would), and usage written through the real settle path.
 
-import { startOfUtcHour } from "../../src/credits/windows";
 import type { Runtime } from "../../src/runtime";
 import { ADMIN_TOKEN } from "../support/server";
 
@@ -82,8 +81,6 @@ export function recordUsage(runtime: Runtime, entry: UsageEntry): string {
       latencyMs: entry.latencyMs ?? 42,
       createdAt: entry.at,
     },
-    startOfUtcHour(entry.at),
-    true,
   );
   runtime.credits.clearCaches();
   return requestId;

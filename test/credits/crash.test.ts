@@ -1,5 +1,6 @@
 // kill -9 of the compiled server in the middle of a load, then a restart: the database is
-// intact, every balance equals its ledger, and every complete response has exactly one charge.
+// intact, every balance equals its ledger, every complete response has its usage row at
+// once, and after the restart exactly one charge.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
@@ -32,6 +33,14 @@ models:
 afterAll(async () => {
   await running?.stop("SIGKILL");
 });
+
+function expectBalancesEqualLedgers(db: Database) {
+  const projects = db.query("select id, balance_nano_usd from projects").all() as { id: string; balance_nano_usd: number }[];
+  for (const project of projects) {
+    const sum = (db.query("select coalesce(sum(amount_nano_usd),0) as s from ledger_entries where project_id = ?").get(project.id) as { s: number }).s;
+    expect(project.balance_nano_usd).toBe(sum);
+  }
+}
 
 function cli(...args: string[]) {
   const result = Bun.spawnSync([binary, ...args, "--json"], { cwd: workdir, stdout: "pipe", stderr: "pipe" });
@@ -73,18 +82,18 @@ test("kill -9 under load, then restart: integrity ok, balances equal ledgers, co
   running = undefined;
   expect(completed.length).toBeGreaterThan(20);
 
-  const db = new Database(join(workdir, "data/crash.db"));
+  // What the kill left: the database intact, a usage row for every complete response (each
+  // was committed before its answer), and some of them not yet applied to the ledger.
+  let db = new Database(join(workdir, "data/crash.db"));
   expect((db.query("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check).toBe("ok");
-  const projects = db.query("select id, balance_nano_usd from projects").all() as { id: string; balance_nano_usd: number }[];
-  for (const project of projects) {
-    const sum = (db.query("select coalesce(sum(amount_nano_usd),0) as s from ledger_entries where project_id = ?").get(project.id) as { s: number }).s;
-    expect(project.balance_nano_usd).toBe(sum);
-  }
-  const chargesFor = db.prepare("select count(*) as n from ledger_entries where request_id = ? and kind = 'charge'");
-  for (const requestId of completed) expect((chargesFor.get(requestId) as { n: number }).n).toBe(1);
+  const rowFor = db.prepare("select count(*) as n from requests where id = ?");
+  for (const requestId of completed) expect((rowFor.get(requestId) as { n: number }).n).toBe(1);
+  const pending = (db.query("select count(*) as n from requests where seq > (select applied_seq from settlement_watermark)").get() as { n: number }).n;
+  expect(pending).toBeGreaterThan(0);
+  expectBalancesEqualLedgers(db);
   db.close();
 
-  // The restarted server serves again from the same database.
+  // The restarted server applies them, then serves again from the same database.
   running = await startBinary(binary, workdir);
   const after = await fetch(`${running.url}/v1/chat/completions`, {
     method: "POST",
@@ -92,4 +101,15 @@ test("kill -9 under load, then restart: integrity ok, balances equal ledgers, co
     body: JSON.stringify({ model: "priced", messages: [{ role: "user", content: "again" }] }),
   });
   expect(after.status).toBe(200);
+  await running.stop("SIGTERM");
+  running = undefined;
+
+  db = new Database(join(workdir, "data/crash.db"));
+  expectBalancesEqualLedgers(db);
+  const chargesFor = db.prepare("select count(*) as n from ledger_entries where request_id = ? and kind = 'charge'");
+  for (const requestId of [...completed, after.headers.get("x-request-id")!]) expect((chargesFor.get(requestId) as { n: number }).n).toBe(1);
+  // Every usage row is charged exactly once: none lost in the crash, none applied twice.
+  const unmatched = db.query("select count(*) as n from requests r where r.cost_nano_usd > 0 and (select count(*) from ledger_entries l where l.request_id = r.id) != 1").get() as { n: number };
+  expect(unmatched.n).toBe(0);
+  db.close();
 }, 60_000);

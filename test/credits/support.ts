@@ -2,7 +2,9 @@
 
 import type { TestServer } from "../support/server";
 
+/** The project's ledger as stored, after applying settled requests (as every reader does). */
 export function ledgerState(server: TestServer, projectId: string) {
+  server.runtime.settlements.catchUp();
   const sqlite = server.runtime.database.sqlite;
   const balance = (sqlite.query("select balance_nano_usd as b from projects where id = ?").get(projectId) as { b: number }).b;
   const sum = (sqlite.query("select coalesce(sum(amount_nano_usd), 0) as s from ledger_entries where project_id = ?").get(projectId) as { s: number }).s;

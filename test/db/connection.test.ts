@@ -13,6 +13,10 @@ import { KeyCache } from "../../src/keys/cache";
 import { KeyRepository } from "../../src/keys/repository";
 import { KeyService } from "../../src/keys/service";
 import { ProjectRepository } from "../../src/projects/repository";
+import { SettlementApplier } from "../../src/credits/settlement-applier";
+
+/** These tests settle no requests: there is nothing for a catch-up to apply. */
+const noPendingSettlements = () => {};
 
 const freshPath = () => join(mkdtempSync(join(tmpdir(), "parrotrouter-db-")), "nested", "folder", "p.db");
 
@@ -34,19 +38,19 @@ describe("openDatabase", () => {
   test("migrations apply once: reopening changes nothing and keeps data", () => {
     const path = freshPath();
     const first = openDatabase(path);
-    new ProjectRepository(first.db).create("kept", 1, Date.now());
+    new ProjectRepository(first.db, noPendingSettlements).create("kept", 1, Date.now());
     const applied = first.sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number };
     first.close();
     const second = openDatabase(path);
     expect((second.sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number }).n).toBe(applied.n);
-    expect(new ProjectRepository(second.db).find("kept")?.name).toBe("kept");
+    expect(new ProjectRepository(second.db, noPendingSettlements).find("kept")?.name).toBe("kept");
     second.close();
   });
 
   test("only the SHA-256 and display form of a key are stored: the secret is in no file", () => {
     const path = freshPath();
     const handle = openDatabase(path);
-    const project = new ProjectRepository(handle.db).create("secrets", 0, Date.now());
+    const project = new ProjectRepository(handle.db, noPendingSettlements).create("secrets", 0, Date.now());
     const repository = new KeyRepository(handle.db);
     const issued = new KeyService(repository, new KeyCache(repository)).create(
       { projectId: project.id, name: "k", env: "live", scopes: ["inference"], models: null, spendLimitNanoUsd: null, limitReset: null, rpm: null, tpm: null, expiresAt: null },
@@ -80,5 +84,32 @@ describe("migrations", () => {
     applyMigrations(db);
     applyMigrations(db);
     expect((sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number }).n).toBe(embeddedMigrations().length);
+  });
+
+  test("0002 keeps every usage row of an older database and marks them applied: nothing is charged twice", () => {
+    const sqlite = new Database(":memory:");
+    const db = drizzle(sqlite);
+    const migrations = embeddedMigrations();
+    applyMigrations(db, migrations.slice(0, 2));
+    sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', 997, 0)");
+    sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES ('p1', 'grant', 1000, 'start', 0)");
+    // Three requests settled the old way (row + charge), written out of time order.
+    for (const [id, at] of [["req_b", 20], ["req_a", 10], ["req_c", 30]] as const) {
+      sqlite.run(
+        `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
+         VALUES (?, 'p1', 'k1', 'live', 'chat.completions', 'm', 0, 200, 1, 1, 0, 1, 'reported', 1, ?)`,
+        [id, at],
+      );
+      sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, created_at) VALUES ('p1', 'charge', -1, ?, ?)", [id, at]);
+    }
+
+    applyMigrations(db, migrations);
+
+    const rows = sqlite.query("SELECT seq, id FROM requests ORDER BY seq").all() as { seq: number; id: string }[];
+    expect(rows).toEqual([{ seq: 1, id: "req_a" }, { seq: 2, id: "req_b" }, { seq: 3, id: "req_c" }]);
+    expect(sqlite.query("SELECT applied_seq FROM settlement_watermark").get()).toEqual({ applied_seq: 3 });
+    expect(new SettlementApplier(sqlite).catchUp()).toBe(0);
+    expect(sqlite.query("SELECT balance_nano_usd AS b FROM projects").get()).toEqual({ b: 997 });
+    expect(() => sqlite.run("INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at) VALUES ('req_a', 'p1', 'k1', 'live', 'e', 'm', 0, 200, 1, 1, 0, 1, 'reported', 1, 40)")).toThrow(/UNIQUE/);
   });
 });

@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
+import { drizzle } from "drizzle-orm/bun-sqlite";
 import { openDatabase } from "../../src/db/connection";
+import { applyMigrations, embeddedMigrations } from "../../src/db/migrate";
 import journal from "../../src/db/migrations/meta/_journal.json";
 import { KeyRepository } from "../../src/keys/repository";
 import { ManualClock } from "../../src/shared/clock";
@@ -49,14 +52,12 @@ describe("the 0001_key_lineage migration", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("fills lineage_id of existing keys by following replaced_by to each chain's first key", () => {
-    // A database as the previous release left it: migrated to 0000 only, with rotated keys.
-    const old = openDatabase(path);
+    // A database as an older release left it: migrated up to 0001 (not included), with rotated keys.
     const lineageMigration = journal.entries.find((entry) => entry.tag === "0001_key_lineage")!;
-    old.sqlite.exec("DROP INDEX api_keys_lineage");
-    old.sqlite.exec("ALTER TABLE api_keys DROP COLUMN lineage_id");
-    old.sqlite.query("DELETE FROM __drizzle_migrations WHERE created_at = ?").run(lineageMigration.when);
-    old.sqlite.exec("INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0)");
-    const insert = old.sqlite.query(
+    const old = new Database(path, { create: true });
+    applyMigrations(drizzle(old), embeddedMigrations().filter((m) => m.folderMillis < lineageMigration.when));
+    old.exec("INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0)");
+    const insert = old.query(
       "INSERT INTO api_keys (id, project_id, name, env, key_hash, display, scopes, created_at, replaced_by) VALUES (?, 'p', 'k', 'live', ?, 'd', '[\"inference\"]', 0, ?)",
     );
     for (const [id, replacedBy] of [["a", "b"], ["b", "c"], ["c", null], ["d", null], ["e", "f"], ["f", null]] as const) insert.run(id, `hash-${id}`, replacedBy);

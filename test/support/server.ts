@@ -37,6 +37,8 @@ export interface TestServerOptions {
   routing?: RouterSeams;
   logLevel?: "debug" | "info" | "warn" | "error";
   env?: Record<string, string>;
+  /** How long settled rows wait for the background catch-up (see SettlementApplier). */
+  settlementApplyDelayMs?: number;
 }
 
 export const DEFAULT_TEST_YAML = `
@@ -65,7 +67,7 @@ log: { level: ${options.logLevel ?? "debug"} }
 ${options.yaml ?? DEFAULT_TEST_YAML}`;
   const { config } = parseConfig(yaml, join(dir, "config.yaml"), { ...process.env, ...options.env });
   const logs: string[] = [];
-  const runtime = createRuntime(config, { clock: options.clock, routing: options.routing, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
+  const runtime = createRuntime(config, { clock: options.clock, routing: options.routing, settlementApplyDelayMs: options.settlementApplyDelayMs, logger: new Logger(config.logLevel, (line) => logs.push(line)) });
   const verifier = setUpAdminToken(runtime, () => {});
   const page = adminPage(runtime, verifier);
   const server: RunningServer = startServer(runtime, { verifier, port: 0, host: "127.0.0.1", plugins: [page.plugin], sessionCheck: page.sessionCheck });

@@ -1,0 +1,206 @@
+// Applies settled requests to the ledger. A finished request commits one thing before its
+// answer: its usage row (`requests`, the durable settlement record). Its ledger charge, its
+// hourly rollup and the project's cached balance are derived from that row here, in batches,
+// up to a watermark that moves in the same transaction as the derived writes: so a crash
+// (kill -9) between the two loses nothing, and the next start applies what is left.
+//
+// Why not all in one transaction per request: a commit costs per page it writes, and the
+// usage row alone touches 3 B-trees where the whole settlement touches 9; batching the
+// derived writes makes the answer wait for the small commit only (bench/RESULTS.md).
+//
+// Every reader of derived data (balances, ledger, rollups) calls `catchUp()` first, in this
+// process or in the CLI beside a running server, so nobody ever reads a lagging ledger.
+
+import type { Database } from "bun:sqlite";
+import { startOfUtcHour } from "./windows";
+
+/** Rows applied per transaction: bounds how long one catch-up holds the event loop. */
+const APPLY_BATCH = 2_000;
+/** Settled rows that trigger a background catch-up at once... */
+const EAGER_PENDING = 512;
+/** ...otherwise the longest a settled row waits before it is applied. */
+const APPLY_DELAY_MS = 50;
+
+interface PendingRow {
+  seq: number;
+  id: string;
+  project_id: string;
+  key_id: string;
+  env: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cost_nano_usd: number;
+  created_at: number;
+}
+
+interface RollupSum {
+  projectId: string;
+  keyId: string;
+  model: string;
+  env: string;
+  hour: number;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costNanoUsd: number;
+}
+
+function addToRollup(rollups: Map<string, RollupSum>, row: PendingRow): void {
+  const hour = startOfUtcHour(row.created_at);
+  const id = `${row.project_id}\u0000${row.key_id}\u0000${row.model}\u0000${row.env}\u0000${hour}`;
+  const sum = rollups.get(id);
+  if (!sum) {
+    rollups.set(id, {
+      projectId: row.project_id, keyId: row.key_id, model: row.model, env: row.env, hour, requests: 1,
+      inputTokens: row.input_tokens, outputTokens: row.output_tokens, cachedInputTokens: row.cached_input_tokens, costNanoUsd: row.cost_nano_usd,
+    });
+    return;
+  }
+  sum.requests++;
+  sum.inputTokens += row.input_tokens;
+  sum.outputTokens += row.output_tokens;
+  sum.cachedInputTokens += row.cached_input_tokens;
+  sum.costNanoUsd += row.cost_nano_usd;
+}
+
+export interface SettlementApplierOptions {
+  /** The longest a settled row waits for a background catch-up (tests lengthen it). */
+  applyDelayMs?: number;
+  /** Hears of a background catch-up that failed (its rows stay pending). */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+export class SettlementApplier {
+  private readonly appliedSeq;
+  private readonly lastSeq;
+  private readonly pendingRows;
+  private readonly insertCharge;
+  private readonly addToBalance;
+  private readonly upsertRollup;
+  private readonly moveWatermark;
+  private readonly applyBatch;
+  /** Rows this process settled since its last catch-up (a hint; the watermark is the truth). */
+  private settledSince = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private eager = false;
+
+  private readonly applyDelayMs: number;
+  private readonly onBackgroundError: (error: unknown) => void;
+
+  constructor(sqlite: Database, options: SettlementApplierOptions = {}) {
+    this.applyDelayMs = options.applyDelayMs ?? APPLY_DELAY_MS;
+    this.onBackgroundError = options.onBackgroundError ?? (() => {});
+    this.appliedSeq = sqlite.prepare<{ applied_seq: number }, []>("SELECT applied_seq FROM settlement_watermark WHERE id = 1");
+    this.lastSeq = sqlite.prepare<{ seq: number | null }, []>("SELECT max(seq) AS seq FROM requests");
+    this.pendingRows = sqlite.prepare<PendingRow, [number, number]>(
+      `SELECT seq, id, project_id, key_id, env, model, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, created_at
+       FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
+    );
+    // A charge's request id is unique: a row applied twice (it cannot be, the watermark moves
+    // with it) would still be charged once.
+    this.insertCharge = sqlite.prepare<unknown, [string, number, string, string, number]>(
+      `INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, key_id, created_at)
+       VALUES (?, 'charge', ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+    );
+    this.addToBalance = sqlite.prepare<unknown, [number, string]>("UPDATE projects SET balance_nano_usd = balance_nano_usd + ? WHERE id = ?");
+    this.upsertRollup = sqlite.prepare<unknown, (string | number)[]>(
+      `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (project_id, key_id, model, env, hour) DO UPDATE SET
+         requests = requests + excluded.requests,
+         input_tokens = input_tokens + excluded.input_tokens,
+         output_tokens = output_tokens + excluded.output_tokens,
+         cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+         cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd`,
+    );
+    this.moveWatermark = sqlite.prepare<unknown, [number]>("INSERT INTO settlement_watermark (id, applied_seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq");
+    // IMMEDIATE: the watermark is read under the write lock, so two processes catching up at
+    // once apply each row exactly once.
+    const apply = sqlite.transaction(() => this.applyOnce());
+    this.applyBatch = () => apply.immediate();
+  }
+
+  /** The last `requests.seq` in the ledger. */
+  watermark(): number {
+    return this.appliedSeq.get()?.applied_seq ?? 0;
+  }
+
+  /** Applies one batch inside the caller's transaction; returns how many rows it applied. */
+  private applyOnce(): number {
+    const rows = this.pendingRows.all(this.watermark(), APPLY_BATCH);
+    if (rows.length === 0) return 0;
+    const rollups = new Map<string, RollupSum>();
+    const deltas = new Map<string, number>();
+    for (const row of rows) {
+      addToRollup(rollups, row);
+      if (row.cost_nano_usd <= 0) continue;
+      const charged = this.insertCharge.run(row.project_id, -row.cost_nano_usd, row.id, row.key_id, row.created_at);
+      if (charged.changes === 0) continue;
+      deltas.set(row.project_id, (deltas.get(row.project_id) ?? 0) - row.cost_nano_usd);
+    }
+    for (const r of rollups.values()) {
+      this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
+    }
+    for (const [projectId, delta] of deltas) this.addToBalance.run(delta, projectId);
+    this.moveWatermark.run(rows.at(-1)!.seq);
+    return rows.length;
+  }
+
+  /**
+   * Applies every settled row after the watermark (this process's and any other's). Cheap
+   * when there is nothing to apply: two index lookups, no write.
+   */
+  catchUp(): number {
+    this.settledSince = 0;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if ((this.lastSeq.get()?.seq ?? 0) <= this.watermark()) return 0;
+    let applied = 0;
+    for (;;) {
+      const batch = this.applyBatch();
+      applied += batch;
+      if (batch < APPLY_BATCH) return applied;
+    }
+  }
+
+  /** Called after `count` usage rows committed: schedules their application off the answer's path. */
+  settled(count: number): void {
+    this.settledSince += count;
+    if (this.settledSince >= EAGER_PENDING) {
+      if (this.eager) return;
+      this.eager = true;
+      setImmediate(() => {
+        this.eager = false;
+        this.catchUpInBackground();
+      });
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.catchUpInBackground();
+    }, this.applyDelayMs);
+    // Never the reason a process stays alive: close() and the next start apply what is left.
+    this.timer.unref();
+  }
+
+  private catchUpInBackground(): void {
+    try {
+      this.catchUp();
+    } catch (error) {
+      // A busy database: the rows stay settled and the next catch-up applies them.
+      this.onBackgroundError(error);
+    }
+  }
+
+  /** Stops the background timer (the database is closing; call catchUp() first). */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
