@@ -9,6 +9,7 @@ import { handleChatCompletion } from "./api/chat";
 import { handleEmbeddings } from "./api/embeddings";
 import { handleGetModel, handleListModels } from "./api/models";
 import { clientRequestId, contextOf, newRequestId } from "./api/request-context";
+import { effectiveLimits } from "./keys/rate-limit";
 import { ApiError, toApiError } from "./shared/errors";
 import type { Runtime } from "./runtime";
 
@@ -56,7 +57,7 @@ async function answer(runtime: Runtime, request: Request, startedMs: number, res
   if (!response.headers.has("x-request-id")) response = withHeader(response, "x-request-id", requestId);
   // A limited key sees where it stands on every answer, errors before admission included
   // (reading the budget does not spend it).
-  if (ctx && !response.headers.has("x-ratelimit-limit-requests") && !response.headers.has("x-ratelimit-limit-tokens")) {
+  if (ctx && isLimited(ctx.key, runtime.config.rateLimits) && !response.headers.has("x-ratelimit-limit-requests") && !response.headers.has("x-ratelimit-limit-tokens")) {
     const limits = runtime.rateLimiter.currentHeaders(ctx.key, runtime.config.rateLimits, runtime.clock.now());
     for (const [name, value] of Object.entries(limits)) response = withHeader(response, name, value);
   }
@@ -73,6 +74,12 @@ async function answer(runtime: Runtime, request: Request, startedMs: number, res
     });
   }
   return response;
+}
+
+/** True when the key (or the config's defaults) sets a rate limit: only then are there headers to add. */
+function isLimited(key: { rpm: number | null; tpm: number | null }, defaults: { rpm?: number; tpm?: number }): boolean {
+  const limits = effectiveLimits(key, defaults);
+  return Boolean(limits.rpm || limits.tpm);
 }
 
 /** `response` with one more header; a Response whose headers are frozen is copied. */
