@@ -15,7 +15,8 @@ const settlement = /settle|flush|writeMany|^write$/;
 
 /** First match wins; the last catches the rest. */
 const CATEGORIES: [string, (stack: CallFrame[]) => boolean][] = [
-  ["SQLite settlement (statements + commit)", (s) => s.some((f) => f.url.includes("bun:sqlite")) && s.some((f) => settlement.test(f.functionName))],
+  ["SQLite: applying settled rows to the ledger (background)", (s) => s.some((f) => f.url.includes("settlement-applier"))],
+  ["SQLite settlement (usage-row commit)", (s) => s.some((f) => f.url.includes("bun:sqlite")) && s.some((f) => settlement.test(f.functionName))],
   ["SQLite other (data_version, key touch)", (s) => s.some((f) => f.url.includes("bun:sqlite"))],
   ["upstream fetch (native)", (s) => s[0]!.functionName === "fetch"],
   ["Response construction", (s) => s[0]!.functionName === "Response"],

@@ -48,9 +48,18 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
   } finally {
     clearTimeout(timer);
   }
-  if (response.status >= 200 && response.status < 300) return response;
+  if (response.status >= 200 && response.status < 300) {
+    bodyControllers.set(response, firstByte);
+    return response;
+  }
   throw await upstreamErrorFromResponse(response);
 }
+
+/**
+ * The controller each upstream response's fetch listens to: aborting it after the headers
+ * stops the body read and closes the upstream connection (a stalled JSON body).
+ */
+const bodyControllers = new WeakMap<Response, AbortController>();
 
 /** Maps an upstream's error status and body to the error the client sees. */
 export async function upstreamErrorFromResponse(response: Response): Promise<UpstreamError> {
@@ -124,19 +133,23 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 
 /** Parses JSON from an upstream body, or fails as a bad gateway. */
 export async function readUpstreamJson(response: Response, bodyTimeoutMs = 120_000): Promise<Record<string, unknown>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      response.body?.cancel().catch(() => {});
-      reject(new UpstreamError({ code: "upstream_timeout", message: `Upstream body stalled for ${bodyTimeoutMs} ms`, retryable: true }));
-    }, bodyTimeoutMs);
-  });
-  const text = await Promise.race([
-    response.text().catch(() => {
-      throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
-    }),
-    stalled,
-  ]).finally(() => clearTimeout(timer));
+  let stalled = false;
+  const controller = bodyControllers.get(response);
+  const timer = setTimeout(() => {
+    stalled = true;
+    // Aborting the fetch closes the connection; a body without one can only be dropped.
+    if (controller) controller.abort();
+    else response.body?.cancel().catch(() => {});
+  }, bodyTimeoutMs);
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    if (stalled) throw new UpstreamError({ code: "upstream_timeout", message: `Upstream body stalled for ${bodyTimeoutMs} ms`, retryable: true });
+    throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
+  } finally {
+    clearTimeout(timer);
+  }
   try {
     const parsed = JSON.parse(text);
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;

@@ -19,6 +19,8 @@ export type FakeBehavior =
       usage?: { prompt_tokens: number; completion_tokens: number; cached_tokens?: number } | null;
       model?: string;
       delayMs?: number;
+      /** Sends the headers and half the JSON body, then nothing more (until the reader goes away). */
+      stallBody?: boolean;
     }
   | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string> }
   /**
@@ -97,7 +99,7 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
         const usage = behavior.usage === undefined ? { prompt_tokens: 12, completion_tokens: 5 } : behavior.usage;
         const toolCalls = behavior.toolCalls?.map((call, i) => ({ id: call.id ?? `call_fake${i + 1}`, type: "function", function: { name: call.name, arguments: call.arguments } }));
         const message = { role: "assistant", content: behavior.text ?? (toolCalls ? null : "Hello from the fake upstream."), refusal: null, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
-        return Response.json({
+        const completion = {
           id: "chatcmpl-fake123",
           object: "chat.completion",
           created: 1730000000,
@@ -107,7 +109,25 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
             ? { usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.prompt_tokens + usage.completion_tokens, prompt_tokens_details: { cached_tokens: usage.cached_tokens ?? 0 } } }
             : {}),
           system_fingerprint: "fp_fake",
-        });
+        };
+        if (!behavior.stallBody) return Response.json(completion);
+        const text = JSON.stringify(completion);
+        open++;
+        let closed = false;
+        const close = () => {
+          if (!closed) open--;
+          closed = true;
+        };
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode(text.slice(0, text.length / 2)));
+              request.signal.addEventListener("abort", close, { once: true });
+            },
+            cancel: close,
+          }),
+          { headers: { "content-type": "application/json" } },
+        );
       }
       // stream
       const chunks = behavior.chunks ?? ["Hello", " from", " the", " fake", " stream."];

@@ -71,6 +71,18 @@ describe("first-byte timeout", () => {
 });
 
 describe("idle timeout", () => {
+  test("a JSON answer whose body stalls after the headers → 504 upstream_timeout, the hold released, the upstream connection closed", async () => {
+    openai.enqueue({ kind: "ok", stallBody: true });
+    const started = performance.now();
+    const response = await chat("gpt", false);
+    expect(response.status).toBe(504);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("upstream_timeout");
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(server.runtime.credits.openHolds()).toBe(0);
+    // The half-sent body is not left open on the upstream: its connection was closed.
+    await eventually(() => openai.openStreams() === 0);
+  });
+
   test("silence after some content → the content, an SSE error upstream_timeout, [DONE]; charged", async () => {
     openai.enqueue({ kind: "stream", chunks: ["one ", "two ", "three "], stallAfter: 2 });
     const response = await chat("gpt", true);
