@@ -47,7 +47,7 @@ export function authenticateRequest(runtime: Runtime, request: Request, server: 
   runtime.changes.check();
   const now = runtime.clock.now();
   const secret = bearerToken(request.headers.get("authorization")) || (allowXApiKey ? (request.headers.get("x-api-key") ?? "").trim() : "");
-  const key = runtime.auth.authenticate(secret, clientIp(request, server), now);
+  const key = runtime.auth.authenticate(secret, () => clientIp(request, server), now);
   const requestId = newRequestId();
   const ctx: RequestContext = {
     key,

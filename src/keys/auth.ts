@@ -18,23 +18,33 @@ export function bearerToken(header: string | null): string {
   return header.trim();
 }
 
+/** How long a key's last client IP is trusted before it is read again (it costs a system call). */
+const LAST_IP_REFRESH_MS = 1_000;
+
 export class KeyAuthenticator {
-  /** Key hash → the client IP it last authenticated from. */
-  private readonly lastIpByHash = new Map<string, string>();
+  /** Key hash → the client IP it last authenticated from, and when that was read. */
+  private readonly lastIpByHash = new Map<string, { ip: string; at: number }>();
 
   constructor(
     private readonly cache: KeyCache,
     private readonly failures: FailedAuthLimiter,
   ) {}
 
-  /** The active key behind `secret`; throws 401 (or 429 for an IP that keeps failing). */
-  authenticate(secret: string, clientIp: string, now: number): KeyRecord {
+  /**
+   * The active key behind `secret`; throws 401 (or 429 for an IP that keeps failing).
+   * `clientIp` is asked only when needed: while an IP may be blocked (a failure in the last
+   * minute), on a failure, and to refresh a key's last IP once a second (reading it is a
+   * system call per request).
+   */
+  authenticate(secret: string, clientIp: () => string, now: number): KeyRecord {
     const hash = secret && isWellFormedKey(secret) ? hashKey(secret) : "";
-    const blockedMs = this.failures.blockedFor(clientIp, now);
+    let ip: string | undefined;
+    const ipOf = () => (ip ??= clientIp());
+    const blockedMs = this.failures.mayBlock(now) ? this.failures.blockedFor(ipOf(), now) : 0;
     // A blocked IP may still use a key whose last successful use came from it (a healthy app
     // behind the same NAT as a misconfigured one is not slowed); every other attempt waits, so
     // the block is no oracle telling a guesser which of its candidate keys are real.
-    if (blockedMs > 0 && (!hash || this.lastIpByHash.get(hash) !== clientIp)) {
+    if (blockedMs > 0 && (!hash || this.lastIpByHash.get(hash)?.ip !== ipOf())) {
       throw new ApiError({
         code: "rate_limit_exceeded",
         message: `Too many failed authentication attempts. Try again in ${formatResetDuration(blockedMs)}.`,
@@ -44,10 +54,11 @@ export class KeyAuthenticator {
     if (!secret) throw SEED_ERRORS.missingKey();
     const key = hash ? this.cache.get(hash) : undefined;
     if (!key || isKeyInactive(key, now)) {
-      this.failures.recordFailure(clientIp, now);
+      this.failures.recordFailure(ipOf(), now);
       throw SEED_ERRORS.invalidKey();
     }
-    if (this.lastIpByHash.get(hash) !== clientIp) this.lastIpByHash.set(hash, clientIp);
+    const last = this.lastIpByHash.get(hash);
+    if (!last || ip !== undefined || now - last.at >= LAST_IP_REFRESH_MS) this.lastIpByHash.set(hash, { ip: ipOf(), at: now });
     this.cache.touch(key, now);
     return key;
   }

@@ -162,8 +162,20 @@ const MAX_TRACKED_IPS = 10_000;
 
 export class FailedAuthLimiter {
   private readonly buckets = new Map<string, MinuteBucket>();
+  private lastFailureAt = -Infinity;
 
   constructor(private readonly perMinute = 20) {}
+
+  /**
+   * False when no IP can be blocked: nothing failed within the last minute, so every bucket
+   * has refilled (then they are dropped). Lets a request skip reading its client IP.
+   */
+  mayBlock(now: number): boolean {
+    if (this.buckets.size === 0) return false;
+    if (now - this.lastFailureAt < 60_000) return true;
+    this.buckets.clear();
+    return false;
+  }
 
   /** Milliseconds this IP must wait before trying again, 0 when it may try now. */
   blockedFor(ip: string, now: number): number {
@@ -172,6 +184,7 @@ export class FailedAuthLimiter {
   }
 
   recordFailure(ip: string, now: number): void {
+    this.lastFailureAt = Math.max(this.lastFailureAt, now);
     let bucket = this.buckets.get(ip);
     if (!bucket) {
       if (this.buckets.size >= MAX_TRACKED_IPS) this.forgetIdle(now);

@@ -195,10 +195,10 @@ describe("failed authentications per client IP", () => {
     expect((await guess()).status).toBe(429);
     const { key } = projectWithKey(server);
     const now = clock.now();
-    expect(server.runtime.auth.authenticate(key.key, "203.0.113.7", now).id).toBe(key.id);
+    expect(server.runtime.auth.authenticate(key.key, () => "203.0.113.7", now).id).toBe(key.id);
     const other = (() => {
       try {
-        server.runtime.auth.authenticate(generateKey("live"), "203.0.113.8", now);
+        server.runtime.auth.authenticate(generateKey("live"), () => "203.0.113.8", now);
       } catch (error) {
         return error as ApiError;
       }
@@ -210,9 +210,67 @@ describe("failed authentications per client IP", () => {
   test("a key last used from another IP does not open the block for this one", async () => {
     clock.advance(60_000);
     const { key } = projectWithKey(server);
-    server.runtime.auth.authenticate(key.key, "203.0.113.9", clock.now());
+    server.runtime.auth.authenticate(key.key, () => "203.0.113.9", clock.now());
     for (let i = 0; i < 21; i++) await guess();
     expectError(await v1(server, key.key, "GET", "/models"), 429, "rate_limit_exceeded");
+  });
+});
+
+// Reading a request's client IP is a system call: it is read only when an IP may be blocked,
+// on a failure, and once a second per key to remember where the key was last used from.
+describe("the client IP is read only when needed", () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+  });
+  afterAll(() => server.stop());
+
+  function counting(ip: string) {
+    const asked = { count: 0 };
+    return { asked, ip: () => (asked.count++, ip) };
+  }
+  const fail = (ip: () => string) => {
+    try {
+      server.runtime.auth.authenticate(generateKey("live"), ip, clock.now());
+    } catch (error) {
+      return error as ApiError;
+    }
+    throw new Error("a made-up key was accepted");
+  };
+
+  test("no failure within the last minute: a key's IP is read once a second, not per request", () => {
+    const { key } = projectWithKey(server);
+    const from = counting("198.51.100.1");
+    for (let i = 0; i < 50; i++) server.runtime.auth.authenticate(key.key, from.ip, clock.now());
+    expect(from.asked.count).toBe(1);
+    clock.advance(1_000);
+    server.runtime.auth.authenticate(key.key, from.ip, clock.now());
+    expect(from.asked.count).toBe(2);
+  });
+
+  test("after a failure every request reads its IP, and blocks work; a quiet minute later they stop", () => {
+    const { key } = projectWithKey(server);
+    const app = counting("198.51.100.2");
+    server.runtime.auth.authenticate(key.key, app.ip, clock.now()); // the app's last IP is remembered
+    const guesser = counting("198.51.100.2"); // behind the same NAT
+    for (let i = 0; i < 20; i++) expect(fail(guesser.ip).code).toBe("invalid_api_key");
+    expect(fail(guesser.ip).code).toBe("rate_limit_exceeded");
+    expect(guesser.asked.count).toBe(21);
+
+    const before = app.asked.count;
+    for (let i = 0; i < 5; i++) expect(server.runtime.auth.authenticate(key.key, app.ip, clock.now()).id).toBe(key.id);
+    expect(app.asked.count - before).toBe(5);
+    const elsewhere = counting("198.51.100.3");
+    server.runtime.auth.authenticate(key.key, elsewhere.ip, clock.now());
+    expect(elsewhere.asked.count).toBe(1);
+
+    clock.advance(60_000);
+    const quiet = counting("198.51.100.4");
+    for (let i = 0; i < 5; i++) server.runtime.auth.authenticate(key.key, quiet.ip, clock.now());
+    expect(quiet.asked.count).toBe(1); // the key's once-a-second refresh only
+    // Nobody is blocked any more: the guesser's IP gets a plain 401 again.
+    expect(fail(guesser.ip).code).toBe("invalid_api_key");
   });
 });
 
