@@ -100,7 +100,7 @@ export class LedgerRepository {
   }
 
   /** The request's usage row; `changes` is 0 when its id was recorded before. */
-  private insertRequestRow(record: RequestRecord): { changes: number } {
+  private insertRequestRow(record: RequestRecord): { changes: number; lastInsertRowid: number | bigint } {
     return this.insertRequest.run(
       record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
@@ -116,15 +116,16 @@ export class LedgerRepository {
   settle(record: RequestRecord): Settled {
     const inserted = this.settleTransaction.immediate(record);
     this.transactions++;
-    this.applier.settled(1);
-    return { duplicate: inserted.changes === 0 };
+    if (inserted.changes === 0) return { duplicate: true };
+    this.applier.settled([{ seq: Number(inserted.lastInsertRowid), record }]);
+    return { duplicate: false };
   }
 
   /** `settle` for several requests in one IMMEDIATE transaction (group commit): all or none. */
   settleMany(records: RequestRecord[]): Settled[] {
     const inserted = this.settleManyTransaction.immediate(records);
     this.transactions++;
-    this.applier.settled(records.length);
+    this.applier.settled(inserted.flatMap((row, i) => (row.changes === 0 ? [] : [{ seq: Number(row.lastInsertRowid), record: records[i]! }])));
     return inserted.map((row) => ({ duplicate: row.changes === 0 }));
   }
 

@@ -12,6 +12,7 @@
 // process or in the CLI beside a running server, so nobody ever reads a lagging ledger.
 
 import type { Database } from "bun:sqlite";
+import type { RequestRecord } from "./ledger-repository";
 import { startOfUtcHour } from "./windows";
 
 /** Rows applied per transaction: bounds how long one catch-up holds the event loop. */
@@ -20,7 +21,19 @@ const APPLY_BATCH = 2_000;
 const EAGER_PENDING = 512;
 /** ...otherwise the longest a settled row waits before it is applied. */
 const APPLY_DELAY_MS = 50;
+/** Rows remembered in memory at most; past that (a database that stays busy) they are re-read. */
+const MAX_REMEMBERED = 50_000;
 
+/** What applying a usage row needs of it. */
+type AppliedFields = Pick<RequestRecord, "requestId" | "projectId" | "keyId" | "env" | "model" | "inputTokens" | "outputTokens" | "cachedInputTokens" | "costNanoUsd" | "createdAt">;
+
+/** A usage row this process committed, with its place in commit order. */
+export interface SettledRow {
+  seq: number;
+  record: AppliedFields;
+}
+
+/** A usage row as stored: what the catch-up reads back when it has no copy in memory. */
 interface PendingRow {
   seq: number;
   id: string;
@@ -33,6 +46,16 @@ interface PendingRow {
   cached_input_tokens: number;
   cost_nano_usd: number;
   created_at: number;
+}
+
+function fromStored(row: PendingRow): SettledRow {
+  return {
+    seq: row.seq,
+    record: {
+      requestId: row.id, projectId: row.project_id, keyId: row.key_id, env: row.env, model: row.model, inputTokens: row.input_tokens,
+      outputTokens: row.output_tokens, cachedInputTokens: row.cached_input_tokens, costNanoUsd: row.cost_nano_usd, createdAt: row.created_at,
+    },
+  };
 }
 
 interface RollupSum {
@@ -48,22 +71,22 @@ interface RollupSum {
   costNanoUsd: number;
 }
 
-function addToRollup(rollups: Map<string, RollupSum>, row: PendingRow): void {
-  const hour = startOfUtcHour(row.created_at);
-  const id = `${row.project_id}\u0000${row.key_id}\u0000${row.model}\u0000${row.env}\u0000${hour}`;
+function addToRollup(rollups: Map<string, RollupSum>, row: AppliedFields): void {
+  const hour = startOfUtcHour(row.createdAt);
+  const id = `${row.projectId}\u0000${row.keyId}\u0000${row.model}\u0000${row.env}\u0000${hour}`;
   const sum = rollups.get(id);
   if (!sum) {
     rollups.set(id, {
-      projectId: row.project_id, keyId: row.key_id, model: row.model, env: row.env, hour, requests: 1,
-      inputTokens: row.input_tokens, outputTokens: row.output_tokens, cachedInputTokens: row.cached_input_tokens, costNanoUsd: row.cost_nano_usd,
+      projectId: row.projectId, keyId: row.keyId, model: row.model, env: row.env, hour, requests: 1,
+      inputTokens: row.inputTokens, outputTokens: row.outputTokens, cachedInputTokens: row.cachedInputTokens, costNanoUsd: row.costNanoUsd,
     });
     return;
   }
   sum.requests++;
-  sum.inputTokens += row.input_tokens;
-  sum.outputTokens += row.output_tokens;
-  sum.cachedInputTokens += row.cached_input_tokens;
-  sum.costNanoUsd += row.cost_nano_usd;
+  sum.inputTokens += row.inputTokens;
+  sum.outputTokens += row.outputTokens;
+  sum.cachedInputTokens += row.cachedInputTokens;
+  sum.costNanoUsd += row.costNanoUsd;
 }
 
 export interface SettlementApplierOptions {
@@ -84,6 +107,8 @@ export class SettlementApplier {
   private readonly applyBatch;
   /** Rows this process settled since its last catch-up (a hint; the watermark is the truth). */
   private settledSince = 0;
+  /** Rows this process committed and has not applied yet, in commit order (a copy; the table is the truth). */
+  private remembered: SettledRow[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private eager = false;
 
@@ -128,24 +153,47 @@ export class SettlementApplier {
     return this.appliedSeq.get()?.applied_seq ?? 0;
   }
 
+  /**
+   * The next rows after `watermark`: from memory when this process committed them (the common
+   * case), else read back from the table (rows of another process, or of a run that crashed).
+   */
+  private nextRows(watermark: number): SettledRow[] {
+    this.forgetApplied(watermark);
+    const rows: SettledRow[] = [];
+    for (const row of this.remembered) {
+      if (row.seq !== watermark + rows.length + 1 || rows.length === APPLY_BATCH) break;
+      rows.push(row);
+    }
+    if (rows.length > 0) return rows;
+    return this.pendingRows.all(watermark, APPLY_BATCH).map(fromStored);
+  }
+
+  /** Drops the copies of rows at or below the watermark (applied, by this process or another). */
+  private forgetApplied(watermark: number): void {
+    let applied = 0;
+    while (applied < this.remembered.length && this.remembered[applied]!.seq <= watermark) applied++;
+    if (applied > 0) this.remembered.splice(0, applied);
+  }
+
   /** Applies one batch inside the caller's transaction; returns how many rows it applied. */
   private applyOnce(): number {
-    const rows = this.pendingRows.all(this.watermark(), APPLY_BATCH);
+    const rows = this.nextRows(this.watermark());
     if (rows.length === 0) return 0;
     const rollups = new Map<string, RollupSum>();
     const deltas = new Map<string, number>();
-    for (const row of rows) {
-      addToRollup(rollups, row);
-      if (row.cost_nano_usd <= 0) continue;
-      const charged = this.insertCharge.run(row.project_id, -row.cost_nano_usd, row.id, row.key_id, row.created_at);
+    for (const { record } of rows) {
+      addToRollup(rollups, record);
+      if (record.costNanoUsd <= 0) continue;
+      const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
       if (charged.changes === 0) continue;
-      deltas.set(row.project_id, (deltas.get(row.project_id) ?? 0) - row.cost_nano_usd);
+      deltas.set(record.projectId, (deltas.get(record.projectId) ?? 0) - record.costNanoUsd);
     }
     for (const r of rollups.values()) {
       this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
     }
     for (const [projectId, delta] of deltas) this.addToBalance.run(delta, projectId);
-    this.moveWatermark.run(rows.at(-1)!.seq);
+    const last = rows.at(-1)!.seq;
+    this.moveWatermark.run(last);
     return rows.length;
   }
 
@@ -159,18 +207,21 @@ export class SettlementApplier {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if ((this.lastSeq.get()?.seq ?? 0) <= this.watermark()) return 0;
     let applied = 0;
-    for (;;) {
+    while ((this.lastSeq.get()?.seq ?? 0) > this.watermark()) {
       const batch = this.applyBatch();
+      if (batch === 0) break; // rows after the watermark exist, so this cannot happen; never spin
       applied += batch;
-      if (batch < APPLY_BATCH) return applied;
     }
+    this.forgetApplied(this.watermark());
+    return applied;
   }
 
-  /** Called after `count` usage rows committed: schedules their application off the answer's path. */
-  settled(count: number): void {
-    this.settledSince += count;
+  /** Called after usage rows committed: remembers them and schedules their application off the answer's path. */
+  settled(rows: SettledRow[]): void {
+    if (this.remembered.length + rows.length > MAX_REMEMBERED) this.remembered = [];
+    for (const row of rows) this.remembered.push(row);
+    this.settledSince += rows.length;
     if (this.settledSince >= EAGER_PENDING) {
       if (this.eager) return;
       this.eager = true;

@@ -81,13 +81,21 @@ describe("settlement journal", () => {
     expect(shown.balance_usd).toBe(0.997);
     expect(shown.total_usage_usd).toBe(0.003);
     expect(pendingRows(database)).toBe(0);
-    // The server catching up afterwards finds nothing left: no charge is written twice.
+    // The server catching up afterwards (it still holds copies of its three rows in memory)
+    // finds nothing left: no charge, rollup or balance change is applied twice.
     expect(applier.catchUp()).toBe(0);
     expect(charges(database)).toBe(3);
     expect(ledger.balance("p1")).toBe(997_000_000);
+    expect(database.sqlite.query("SELECT sum(requests) AS n, sum(cost_nano_usd) AS cost FROM usage_hourly").get()).toEqual({ n: 3, cost: 3_000_000 });
     expect(cli("usage", "--project", "journal", "--group-by", "model").data).toEqual([
       expect.objectContaining({ model: "m", requests: 3 }),
     ]);
+    // Its next row is applied alone, not with the copies of the three the CLI applied.
+    ledger.settle(record("p1", "k1", 1_000_000));
+    expect(applier.catchUp()).toBe(1);
+    expect(charges(database)).toBe(4);
+    expect(ledger.balance("p1")).toBe(996_000_000);
+    expect(database.sqlite.query("SELECT sum(requests) AS n, sum(cost_nano_usd) AS cost FROM usage_hourly").get()).toEqual({ n: 4, cost: 4_000_000 });
     database.close();
   });
 
