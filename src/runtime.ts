@@ -82,14 +82,15 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
 
   const metrics = new Metrics();
   metrics.gauge("parrotrouter_open_holds", "Credit holds placed and not yet settled.", () => credits.openHolds());
-  metrics.gauge("parrotrouter_settlement_transactions_total", "Write transactions that settled requests (several requests share one under load).", () => credits.settlementTransactions(), "counter");
+  metrics.gauge("parrotrouter_settlements_pending", "Requests settled (usage row committed) whose charge and rollup are not applied to the ledger yet.", () => settlements.pending());
+  metrics.gauge("parrotrouter_settlement_transactions_total", "Write transactions that committed usage rows (several requests share one under load).", () => credits.settlementTransactions(), "counter");
 
   const runtime: Runtime = {
     config,
     database,
     clock,
     logger,
-    projects: new ProjectRepository(database.db, () => settlements.catchUp()),
+    projects: new ProjectRepository(database.db, settlements),
     keys: new KeyService(keyRepository, keyCache),
     keyCache,
     auth: new KeyAuthenticator(keyCache, new FailedAuthLimiter()),
@@ -97,7 +98,7 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
     credits,
     ledger,
     settlements,
-    usage: new UsageRepository(database.db, () => settlements.catchUp()),
+    usage: new UsageRepository(database.db, settlements),
     providers: buildProviders(config),
     simulator: createMockProvider({ id: "simulator", type: "mock", first_byte_timeout_ms: 60_000, idle_timeout_ms: 120_000 }),
     router: new Router(config.routing, clock, options.routing ?? systemSeams),

@@ -147,7 +147,7 @@ export class CreditService {
    */
   settle(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): SettleOutcome {
     try {
-      return this.commit([this.recordOf(hold, record, usage, model)])[0]!;
+      return this.commit([this.settlingOf(hold, record, usage, model)])[0]!;
     } finally {
       this.release(hold);
     }
@@ -159,13 +159,13 @@ export class CreditService {
    */
   async settleGrouped(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Promise<SettleOutcome> {
     try {
-      return await this.commits.commit(this.recordOf(hold, record, usage, model), this.open === 1);
+      return await this.commits.commit(this.settlingOf(hold, record, usage, model), this.open === 1);
     } finally {
       this.release(hold);
     }
   }
 
-  private recordOf(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Settling {
+  private settlingOf(hold: Hold, record: Omit<RequestRecord, "costNanoUsd">, usage: Usage, model: ModelConfig): Settling {
     return { record: { ...record, costNanoUsd: hold.charged ? costOfUsage(usage, model.pricing) : 0 }, lineageId: hold.lineageId };
   }
 

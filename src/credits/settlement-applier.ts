@@ -15,7 +15,7 @@ import type { Database } from "bun:sqlite";
 import type { RequestRecord } from "./ledger-repository";
 import { startOfUtcHour } from "./windows";
 
-/** Rows applied per transaction: bounds how long one catch-up holds the event loop. */
+/** Rows applied per transaction: bounds the size of one write transaction (a catch-up may run several). */
 const APPLY_BATCH = 2_000;
 /** Settled rows that trigger a background catch-up at once... */
 const EAGER_PENDING = 512;
@@ -29,7 +29,9 @@ type AppliedFields = Pick<RequestRecord, "requestId" | "projectId" | "keyId" | "
 
 /** A usage row this process committed, with its place in commit order. */
 export interface SettledRow {
+  /** The row's `requests.seq`. */
   seq: number;
+  /** The fields its charge and rollup are made of. */
   record: AppliedFields;
 }
 
@@ -89,6 +91,9 @@ function addToRollup(rollups: Map<string, RollupSum>, row: AppliedFields): void 
   sum.costNanoUsd += row.costNanoUsd;
 }
 
+/** What a reader of balances, rollups or the ledger needs: bring them up to date first. */
+export type PendingSettlements = Pick<SettlementApplier, "catchUp" | "watermark">;
+
 export interface SettlementApplierOptions {
   /** The longest a settled row waits for a background catch-up (tests lengthen it). */
   applyDelayMs?: number;
@@ -100,6 +105,7 @@ export class SettlementApplier {
   private readonly appliedSeq;
   private readonly lastSeq;
   private readonly pendingRows;
+  private readonly idAtSeq;
   private readonly insertCharge;
   private readonly addToBalance;
   private readonly upsertRollup;
@@ -110,7 +116,9 @@ export class SettlementApplier {
   /** Rows this process committed and has not applied yet, in commit order (a copy; the table is the truth). */
   private remembered: SettledRow[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private eager = false;
+  private eager: ReturnType<typeof setImmediate> | undefined;
+  /** Rows found charged already when applied (see applyOnce); a metric. */
+  duplicates = 0;
 
   private readonly applyDelayMs: number;
   private readonly onBackgroundError: (error: unknown) => void;
@@ -124,6 +132,7 @@ export class SettlementApplier {
       `SELECT seq, id, project_id, key_id, env, model, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, created_at
        FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
     );
+    this.idAtSeq = sqlite.prepare<{ id: string }, [number]>("SELECT id FROM requests WHERE seq = ?");
     // A charge's request id is unique: a row applied twice (it cannot be, the watermark moves
     // with it) would still be charged once.
     this.insertCharge = sqlite.prepare<unknown, [string, number, string, string, number]>(
@@ -164,8 +173,15 @@ export class SettlementApplier {
       if (row.seq !== watermark + rows.length + 1 || rows.length === APPLY_BATCH) break;
       rows.push(row);
     }
-    if (rows.length > 0) return rows;
+    if (rows.length > 0 && this.stillStored(rows[0]!) && this.stillStored(rows.at(-1)!)) return rows;
+    // No copies, or the table changed under them (rows deleted by hand before they were
+    // applied let their seq numbers be used again): the table is the truth.
+    if (rows.length > 0) this.remembered = [];
     return this.pendingRows.all(watermark, APPLY_BATCH).map(fromStored);
+  }
+
+  private stillStored(row: SettledRow): boolean {
+    return this.idAtSeq.get(row.seq)?.id === row.record.requestId;
   }
 
   /** Drops the copies of rows at or below the watermark (applied, by this process or another). */
@@ -182,11 +198,18 @@ export class SettlementApplier {
     const rollups = new Map<string, RollupSum>();
     const deltas = new Map<string, number>();
     for (const { record } of rows) {
+      if (record.costNanoUsd > 0) {
+        const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
+        // Charged before under this id: a usage row written twice (an id reused after its row
+        // was pruned, or a server older than migration 0002 that charged it itself). The
+        // request is in the ledger and the rollups already; count it once.
+        if (charged.changes === 0) {
+          this.duplicates++;
+          continue;
+        }
+        deltas.set(record.projectId, (deltas.get(record.projectId) ?? 0) - record.costNanoUsd);
+      }
       addToRollup(rollups, record);
-      if (record.costNanoUsd <= 0) continue;
-      const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
-      if (charged.changes === 0) continue;
-      deltas.set(record.projectId, (deltas.get(record.projectId) ?? 0) - record.costNanoUsd);
     }
     for (const r of rollups.values()) {
       this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
@@ -223,14 +246,21 @@ export class SettlementApplier {
     for (const row of rows) this.remembered.push(row);
     this.settledSince += rows.length;
     if (this.settledSince >= EAGER_PENDING) {
-      if (this.eager) return;
-      this.eager = true;
-      setImmediate(() => {
-        this.eager = false;
+      this.eager ??= setImmediate(() => {
+        this.eager = undefined;
         this.catchUpInBackground();
       });
       return;
     }
+    this.schedule();
+  }
+
+  /** Rows this process settled and has not applied yet (a gauge). */
+  pending(): number {
+    return this.remembered.length;
+  }
+
+  private schedule(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -244,14 +274,17 @@ export class SettlementApplier {
     try {
       this.catchUp();
     } catch (error) {
-      // A busy database: the rows stay settled and the next catch-up applies them.
+      // A busy database: the rows stay settled; try again after the usual delay.
       this.onBackgroundError(error);
+      this.schedule();
     }
   }
 
-  /** Stops the background timer (the database is closing; call catchUp() first). */
+  /** Stops the background catch-ups (the database is closing; call catchUp() first). */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.eager) clearImmediate(this.eager);
     this.timer = undefined;
+    this.eager = undefined;
   }
 }

@@ -1,6 +1,7 @@
 // SQL for projects: create (with its starting grant), list and find by id or name.
 
 import { eq, or, sql } from "drizzle-orm";
+import type { PendingSettlements } from "../credits/settlement-applier";
 import type { Db } from "../db/connection";
 import { apiKeys, ledgerEntries, projects } from "../db/schema";
 
@@ -20,10 +21,10 @@ export function newId(prefix: string): string {
 }
 
 export class ProjectRepository {
-  /** `catchUp` applies settled requests to balances before a balance is read (SettlementApplier). */
+  /** `settlements` applies settled requests to balances before a balance is read. */
   constructor(
     private readonly db: Db,
-    private readonly catchUp: () => void,
+    private readonly settlements: PendingSettlements,
   ) {}
 
   /** Creates a project and its starting grant in one transaction. */
@@ -45,17 +46,17 @@ export class ProjectRepository {
 
   /** A project by id or by name. */
   find(idOrName: string): Project | undefined {
-    this.catchUp();
+    this.settlements.catchUp();
     return this.db.select().from(projects).where(or(eq(projects.id, idOrName), eq(projects.name, idOrName))).get();
   }
 
   findById(id: string): Project | undefined {
-    this.catchUp();
+    this.settlements.catchUp();
     return this.db.select().from(projects).where(eq(projects.id, id)).get();
   }
 
   list(): ProjectSummary[] {
-    this.catchUp();
+    this.settlements.catchUp();
     return this.db
       .select({
         id: projects.id,

@@ -2,8 +2,9 @@
 // recent raw rows and their pruning after the retention period.
 
 import { and, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
+import type { PendingSettlements } from "../credits/settlement-applier";
 import type { Db } from "../db/connection";
-import { apiKeys, requests, settlementWatermark, usageHourly } from "../db/schema";
+import { apiKeys, requests, usageHourly } from "../db/schema";
 
 /** Raw rows examined per pruning step: about a millisecond of the event loop each. */
 const PRUNE_SLICE = 5_000;
@@ -36,10 +37,10 @@ export interface UsageRow {
 }
 
 export class UsageRepository {
-  /** `catchUp` applies settled requests to the rollups before they are read (SettlementApplier). */
+  /** `settlements` applies settled requests to the rollups before they are read. */
   constructor(
     private readonly db: Db,
-    private readonly catchUp: () => void,
+    private readonly settlements: PendingSettlements,
   ) {}
 
   private rollupWhere(filter: UsageFilter): SQL | undefined {
@@ -55,7 +56,7 @@ export class UsageRepository {
 
   /** Totals grouped by UTC day, model or key, from the hourly rollups. */
   summarize(filter: UsageFilter, groupBy: UsageGroup): UsageRow[] {
-    this.catchUp();
+    this.settlements.catchUp();
     const group =
       groupBy === "day"
         ? sql<string>`strftime('%Y-%m-%d', ${usageHourly.hour} / 1000, 'unixepoch')`
@@ -80,7 +81,7 @@ export class UsageRepository {
 
   /** Total cost of a filter, from rollups. */
   totalCost(filter: UsageFilter): number {
-    this.catchUp();
+    this.settlements.catchUp();
     return (
       this.db
         .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
@@ -92,7 +93,7 @@ export class UsageRepository {
 
   /** Spend per project since `from` (epoch ms, hour-aligned), from rollups: project id → nano-USD. */
   costByProject(from: number): Map<string, number> {
-    this.catchUp();
+    this.settlements.catchUp();
     const rows = this.db
       .select({ projectId: usageHourly.projectId, costNanoUsd: sql<number>`sum(${usageHourly.costNanoUsd})` })
       .from(usageHourly)
@@ -105,7 +106,8 @@ export class UsageRepository {
   /**
    * Recent raw request rows, newest first, with the key's display form. The only reader of raw
    * rows: for one project it walks the (project, time) index, for all projects the table in
-   * commit order (newest settled first), and stops after `limit`.
+   * commit order (newest settled first) within the rowid range the time range allows, and
+   * stops after `limit`.
    */
   recent(filter: UsageFilter, limit: number, offset: number) {
     const conditions: SQL[] = [];
@@ -114,6 +116,11 @@ export class UsageRepository {
     if (filter.model) conditions.push(eq(requests.model, filter.model));
     if (filter.from !== undefined) conditions.push(gte(requests.createdAt, filter.from));
     if (filter.to !== undefined) conditions.push(lt(requests.createdAt, filter.to));
+    if (!filter.projectId) {
+      // All projects: a walk in commit order, narrowed to the rows that can fall in the range.
+      if (filter.from !== undefined) conditions.push(gte(requests.seq, this.firstSeqFrom(filter.from - SETTLE_LAG_MS)));
+      if (filter.to !== undefined) conditions.push(lt(requests.seq, this.firstSeqFrom(filter.to + SETTLE_LAG_MS)));
+    }
     return this.db
       .select({
         id: requests.id,
@@ -141,6 +148,26 @@ export class UsageRepository {
   }
 
   /**
+   * A binary search over commit order for where rows start being created at or after `at`:
+   * every row before the result was created before `at` + SETTLE_LAG_MS, every row from it on
+   * at or after `at` - SETTLE_LAG_MS (rows are stored in settlement order, and a request
+   * settles within that lag of its start). About 2·log2(rows) lookups by rowid; past the last
+   * row when there is none.
+   */
+  private firstSeqFrom(at: number): number {
+    // Two queries: SQLite answers a lone min() or max() of the rowid from one end of the table.
+    let low = this.db.select({ seq: sql<number | null>`min(${requests.seq})` }).from(requests).get()?.seq ?? 0;
+    let high = (this.db.select({ seq: sql<number | null>`max(${requests.seq})` }).from(requests).get()?.seq ?? -1) + 1;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = this.db.select({ seq: requests.seq, createdAt: requests.createdAt }).from(requests).where(gte(requests.seq, middle)).orderBy(requests.seq).limit(1).get();
+      if (row && row.createdAt < at) low = row.seq + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /**
    * Deletes raw rows older than `before`; rollups are kept. Returns the number deleted. Only
    * rows already applied to the ledger go (their charges and rollups stay). There is no time
    * index (one B-tree less for every request to write): rows are stored in settlement order,
@@ -148,8 +175,8 @@ export class UsageRepository {
    * stops at the first row newer than `before` + that lag: nothing after it can be old.
    */
   async pruneRequests(before: number): Promise<number> {
-    this.catchUp();
-    const applied = this.db.select({ seq: settlementWatermark.appliedSeq }).from(settlementWatermark).get()?.seq ?? 0;
+    this.settlements.catchUp();
+    const applied = this.settlements.watermark();
     let from = this.db.select({ seq: sql<number | null>`min(${requests.seq})` }).from(requests).get()?.seq ?? applied + 1;
     let deleted = 0;
     while (from <= applied) {

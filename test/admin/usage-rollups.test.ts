@@ -155,15 +155,23 @@ describe("usage analytics read the rollups", () => {
       await admin.get(`/admin/projects/${project.id}`);
     });
     const raw = statements.filter(touchesRaw);
-    expect(raw.length).toBe(3); // one recent-requests query per usage page view
+    // One recent-requests list per usage page view; the others are the rowid lookups that
+    // narrow an all-projects list to its date range.
+    expect(raw.filter((sql) => /left join "api_keys"/i.test(sql)).length).toBe(3);
     for (const sql of raw) {
-      expect(sql).toMatch(/limit \?/i);
+      expect(sql).toMatch(/limit \?|(min|max)\("seq"\)/i);
       const plan = queryPlan(sql);
       const onRequests = plan.filter((line) => /\brequests\b/.test(line));
       expect(onRequests.length, plan.join("\n")).toBe(1);
-      // Either a SEARCH on (project_id, created_at), or (all projects) a walk of the table in
-      // commit order that stops at LIMIT: never a sort of every row.
-      expect(onRequests[0], plan.join("\n")).toMatch(/USING INDEX requests_project_time|^SCAN requests$/);
+      // min(seq) and max(seq) are answered from one end of the rowid B-tree ("SEARCH requests").
+      if (/(min|max)\("seq"\)/i.test(sql)) {
+        expect(onRequests[0]).toBe("SEARCH requests");
+        continue;
+      }
+      // Either a SEARCH on (project_id, created_at), or (all projects, a date range, and the
+      // binary search's lookups) a walk of a rowid range, stopping at LIMIT: never a sort or a
+      // walk of every row.
+      expect(onRequests[0], plan.join("\n")).toMatch(/USING INDEX requests_project_time|USING INTEGER PRIMARY KEY \(rowid>\?( AND rowid<\?)?\)/);
       expect(plan.join("\n")).not.toMatch(/USE TEMP B-TREE FOR ORDER BY/);
     }
     for (const sql of statements.filter((sql) => !touchesRaw(sql) && touchesRollups(sql))) expect(queryPlan(sql).join("\n")).not.toMatch(/\brequests\b/);
@@ -180,6 +188,7 @@ describe("pruning raw rows after usage.retention_days", () => {
   test("old raw rows go, recent ones stay, rollups, usage answers and the ledger are untouched", async () => {
     // The rows of the tests above are a synthetic history written out of time order; the
     // server writes rows in settlement order, as this test does (oldest first).
+    server.runtime.settlements.catchUp(); // applied first: only then may raw rows go
     server.runtime.database.sqlite.run("delete from requests");
     const pruned = server.createProject("pruned", 10);
     const prunedKey = server.createKey({ project: pruned.name });
@@ -203,6 +212,7 @@ describe("pruning raw rows after usage.retention_days", () => {
   });
 
   test("a prune walks the table slice by slice: 12,000 old rows go, the newer ones stay", async () => {
+    server.runtime.settlements.catchUp(); // applied first: only then may raw rows go
     server.runtime.database.sqlite.run("delete from requests");
     const old = server.createProject("pruned-many", 10);
     const oldKey = server.createKey({ project: old.name });
@@ -214,4 +224,38 @@ describe("pruning raw rows after usage.retention_days", () => {
     expect(rawCount()).toBe(50);
     expect(server.runtime.ledger.balance(old.id)).toBe(10e9 - 12_050);
   }, 30_000);
+
+  test("all projects' recent rows in a date range: exactly the rows a full scan finds, from a narrowed rowid range", () => {
+    server.runtime.settlements.catchUp(); // applied first: only then may raw rows go
+    server.runtime.database.sqlite.run("delete from requests");
+    const spread = server.createProject("spread", 10);
+    const spreadKey = server.createKey({ project: spread.name });
+    // 2,000 requests over 20 days, settled in order, each created up to 6 hours before it settled.
+    const settledAt = (i: number) => NOW - 20 * DAY + i * (10 * DAY / 1000);
+    for (let i = 0; i < 2_000; i++) {
+      const lag = ((i * 7919) % 6) * 3_600_000;
+      recordUsage(server.runtime, { projectId: spread.id, keyId: spreadKey.id, model: "cheap", at: settledAt(i) - lag, costNanoUsd: 1 });
+    }
+    const sqlite = server.runtime.database.sqlite;
+    for (const [from, to] of [[NOW - 15 * DAY, NOW - 12 * DAY], [NOW - 20 * DAY, NOW - 19 * DAY], [NOW - 2 * DAY, NOW], [NOW - 30 * DAY, NOW - 25 * DAY]] as const) {
+      const expected = (sqlite.query("select id from requests where created_at >= ? and created_at < ? order by seq desc").all(from, to) as { id: string }[]).map((r) => r.id);
+      const found = server.runtime.usage.recent({ from, to }, 5_000, 0).map((r) => r.id);
+      expect(found).toEqual(expected);
+    }
+    expect(server.runtime.usage.recent({ from: NOW - 15 * DAY, to: NOW - 12 * DAY }, 5_000, 0).length).toBeGreaterThan(250);
+  });
+
+  test("a prune never deletes a row newer than the cutoff; an old row settled after a newer one waits for a later prune", async () => {
+    server.runtime.settlements.catchUp(); // applied first: only then may raw rows go
+    server.runtime.database.sqlite.run("delete from requests");
+    const late = server.createProject("late", 10);
+    const lateKey = server.createKey({ project: late.name });
+    // In commit order: old, recent (plus a day of lag), old again (settled late).
+    for (const age of [45, 1, 40]) recordUsage(server.runtime, { projectId: late.id, keyId: lateKey.id, model: "cheap", at: NOW - age * DAY, costNanoUsd: 1 });
+
+    expect(await server.runtime.usage.pruneRequests(NOW - 30 * DAY)).toBe(1);
+    const left = (server.runtime.database.sqlite.query("select created_at from requests order by seq").all() as { created_at: number }[]).map((r) => Math.round((NOW - r.created_at) / DAY));
+    expect(left).toEqual([1, 40]);
+    expect(server.runtime.ledger.balance(late.id)).toBe(10e9 - 3);
+  });
 });

@@ -82,14 +82,14 @@ test("kill -9 under load, then restart: integrity ok, balances equal ledgers, co
   running = undefined;
   expect(completed.length).toBeGreaterThan(20);
 
-  // What the kill left: the database intact, a usage row for every complete response (each
-  // was committed before its answer), and some of them not yet applied to the ledger.
+  // What the kill left: the database intact, and a usage row for every complete response
+  // (each was committed before its answer); usually some not yet applied to the ledger (how
+  // many depends on when the kill fell; settlement-journal.test.ts applies a crash's leftovers
+  // deterministically).
   let db = new Database(join(workdir, "data/crash.db"));
   expect((db.query("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check).toBe("ok");
   const rowFor = db.prepare("select count(*) as n from requests where id = ?");
   for (const requestId of completed) expect((rowFor.get(requestId) as { n: number }).n).toBe(1);
-  const pending = (db.query("select count(*) as n from requests where seq > (select applied_seq from settlement_watermark)").get() as { n: number }).n;
-  expect(pending).toBeGreaterThan(0);
   expectBalancesEqualLedgers(db);
   db.close();
 

@@ -48,12 +48,15 @@ describe("settlement journal", () => {
       const { response } = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }).withResponse();
       const cost = Math.round(Number(response.headers.get("x-parrotrouter-cost-usd")) * 1e9);
       expect(cost).toBeGreaterThan(0);
-      // Answered, and its row committed, but not applied yet.
+      // Answered, and its row committed, but not applied yet; operators see the backlog.
       expect(pendingRows(server.runtime.database)).toBe(1);
+      const metric = async () => (await (await fetch(`${server.url}/metrics`)).text()).match(/^parrotrouter_settlements_pending (\d+)$/m)?.[1];
+      expect(await metric()).toBe("1");
 
       const credits = (await (await fetch(`${server.baseURL}/credits`, { headers: { authorization: `Bearer ${key.key}` } })).json()) as any;
       expect(Math.round(credits.data.total_usage * 1e9)).toBe(cost);
       expect(pendingRows(server.runtime.database)).toBe(0);
+      expect(await metric()).toBe("0");
       const state = ledgerState(server, project.id);
       expect(state.balance).toBe(1e9 - cost);
       expect(state.balance).toBe(state.sum);
@@ -141,6 +144,20 @@ describe("settlement journal", () => {
     expect(ledger.settle(once)).toEqual({ duplicate: true });
     expect(ledger.balance("p1")).toBe(1e9 - 1_000_000);
     expect(charges(database)).toBe(1);
+    database.close();
+  });
+
+  test("rows deleted by hand before they were applied: their copies in memory are not applied in place of the table's rows", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "hand.db");
+    const { database, applier, ledger } = ledgerOnDisk(path);
+    for (let i = 0; i < 3; i++) ledger.settle(record("p1", "k1", 5_000_000));
+    applier.stop();
+    database.sqlite.run("DELETE FROM requests"); // lost before they were applied: their seq numbers come back
+    const kept = record("p1", "k1", 1_000_000);
+    ledger.settle(kept);
+    expect(applier.catchUp()).toBe(1);
+    expect(database.sqlite.query("SELECT request_id, amount_nano_usd FROM ledger_entries WHERE kind = 'charge'").all()).toEqual([{ request_id: kept.requestId, amount_nano_usd: -1_000_000 }]);
+    expect(ledger.balance("p1")).toBe(1e9 - 1_000_000);
     database.close();
   });
 });

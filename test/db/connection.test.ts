@@ -16,7 +16,7 @@ import { ProjectRepository } from "../../src/projects/repository";
 import { SettlementApplier } from "../../src/credits/settlement-applier";
 
 /** These tests settle no requests: there is nothing for a catch-up to apply. */
-const noPendingSettlements = () => {};
+const noPendingSettlements = { catchUp: () => 0, watermark: () => 0 };
 
 const freshPath = () => join(mkdtempSync(join(tmpdir(), "parrotrouter-db-")), "nested", "folder", "p.db");
 
