@@ -83,6 +83,7 @@ export function createRuntime(config: AppConfig, options: RuntimeOptions = {}): 
   const metrics = new Metrics();
   metrics.gauge("parrotrouter_open_holds", "Credit holds placed and not yet settled.", () => credits.openHolds());
   metrics.gauge("parrotrouter_settlements_pending", "Requests settled (usage row committed) whose charge and rollup are not applied to the ledger yet.", () => settlements.pending());
+  metrics.gauge("parrotrouter_settlements_already_charged_total", "Usage rows found charged already when applied (a request id written twice); counted once.", () => settlements.duplicates, "counter");
   metrics.gauge("parrotrouter_settlement_transactions_total", "Write transactions that committed usage rows (several requests share one under load).", () => credits.settlementTransactions(), "counter");
 
   const runtime: Runtime = {

@@ -160,4 +160,20 @@ describe("settlement journal", () => {
     expect(ledger.balance("p1")).toBe(1e9 - 1_000_000);
     database.close();
   });
+
+  test("a request id charged before (its usage row pruned, then written again) is counted once in ledger and rollups", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "again.db");
+    const { database, applier, ledger } = ledgerOnDisk(path);
+    const twice = record("p1", "k1", 1_000_000);
+    ledger.settle(twice);
+    applier.catchUp();
+    database.sqlite.run("DELETE FROM requests"); // pruned after it was applied
+    expect(ledger.settle(twice)).toEqual({ duplicate: false }); // nothing in the table says otherwise
+    applier.catchUp();
+    expect(applier.duplicates).toBe(1);
+    expect(charges(database)).toBe(1);
+    expect(ledger.balance("p1")).toBe(1e9 - 1_000_000);
+    expect(database.sqlite.query("SELECT sum(requests) AS n FROM usage_hourly").get()).toEqual({ n: 1 });
+    database.close();
+  });
 });
