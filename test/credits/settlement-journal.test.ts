@@ -23,8 +23,11 @@ function record(projectId: string, keyId: string, costNanoUsd: number): RequestR
   };
 }
 
+/** A fresh database file's path. */
+const freshDbPath = () => join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "ledger.db");
+
 /** A database with one project (balance 1 USD) and key, written through the real repositories. */
-function ledgerOnDisk(path: string) {
+function ledgerOnDisk(path = freshDbPath()) {
   const database = openDatabase(path);
   database.sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'journal', 1000000000, 0)");
   database.sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES ('p1', 'grant', 1000000000, 'start', 0)");
@@ -103,7 +106,7 @@ describe("settlement journal", () => {
   });
 
   test("rows left unapplied by a crash are applied by the next start, once", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "crash.db");
+    const path = freshDbPath();
     const first = ledgerOnDisk(path);
     for (let i = 0; i < 5; i++) first.ledger.settle(record("p1", "k1", 2_000_000));
     first.applier.stop();
@@ -122,8 +125,7 @@ describe("settlement journal", () => {
   });
 
   test("after the newest rows are deleted (a prune of an idle server), the next request is still charged", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "reuse.db");
-    const { database, applier, ledger } = ledgerOnDisk(path);
+    const { database, applier, ledger } = ledgerOnDisk();
     for (let i = 0; i < 3; i++) ledger.settle(record("p1", "k1", 1_000_000));
     applier.catchUp();
     database.sqlite.run("DELETE FROM requests");
@@ -135,8 +137,7 @@ describe("settlement journal", () => {
   });
 
   test("a duplicate request id is neither a second row nor a second charge, before or after applying", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "dup.db");
-    const { database, applier, ledger } = ledgerOnDisk(path);
+    const { database, applier, ledger } = ledgerOnDisk();
     const once = record("p1", "k1", 1_000_000);
     expect(ledger.settle(once)).toEqual({ duplicate: false });
     expect(ledger.settle(once)).toEqual({ duplicate: true });
@@ -148,8 +149,7 @@ describe("settlement journal", () => {
   });
 
   test("rows deleted by hand before they were applied: their copies in memory are not applied in place of the table's rows", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "hand.db");
-    const { database, applier, ledger } = ledgerOnDisk(path);
+    const { database, applier, ledger } = ledgerOnDisk();
     for (let i = 0; i < 3; i++) ledger.settle(record("p1", "k1", 5_000_000));
     applier.stop();
     database.sqlite.run("DELETE FROM requests"); // lost before they were applied: their seq numbers come back
@@ -162,8 +162,7 @@ describe("settlement journal", () => {
   });
 
   test("a request id charged before (its usage row pruned, then written again) is counted once in ledger and rollups", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-journal-")), "again.db");
-    const { database, applier, ledger } = ledgerOnDisk(path);
+    const { database, applier, ledger } = ledgerOnDisk();
     const twice = record("p1", "k1", 1_000_000);
     ledger.settle(twice);
     applier.catchUp();
