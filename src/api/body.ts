@@ -4,11 +4,12 @@ import { ApiError } from "../shared/errors";
 
 /** The body as text, refusing more than `maxBytes` even when no content-length was sent. */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length"));
+  const length = request.headers.get("content-length");
+  const declared = Number(length);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   // With a content-length the HTTP framing already bounds the body: read it in one go,
   // which skips a ReadableStream (the costliest part of a small request).
-  if (request.headers.has("content-length") && Number.isFinite(declared)) {
+  if (length !== null && Number.isFinite(declared)) {
     try {
       return await request.text();
     } catch {

@@ -21,6 +21,12 @@ const DONE_FRAME = encoder.encode("data: [DONE]\n\n");
 /** Fields that are ours (OpenRouter's), not the upstream's. */
 const ROUTER_ONLY_FIELDS = ["models"];
 
+/** The body without our own fields; the same object when it has none (the common case, no copy). */
+function withoutRouterFields(body: Record<string, unknown>): Record<string, unknown> {
+  if (!ROUTER_ONLY_FIELDS.some((field) => field in body)) return body;
+  return Object.fromEntries(Object.entries(body).filter(([field]) => !ROUTER_ONLY_FIELDS.includes(field)));
+}
+
 function validateChatBody(body: Record<string, unknown>): void {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     throw new ApiError({ code: "missing_required_parameter", message: "you must provide a non-empty messages array", param: "messages" });
@@ -65,8 +71,7 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
   // A stream also stops when its reader cancels, so it gets a controller of its own.
   const abort = stream ? followAbort(request.signal, new AbortController()) : null;
   const signal = abort?.signal ?? request.signal;
-  const forwarded = { ...body };
-  for (const field of ROUTER_ONLY_FIELDS) delete forwarded[field];
+  const forwarded = withoutRouterFields(body);
 
   let sent: { result: ChatResult; attempt: { model: ModelConfig; route: { model: string } }; providerId: string };
   try {

@@ -28,7 +28,7 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
   try {
     response = await fetch(request.url, {
       method: request.method ?? "POST",
-      headers: request.body === undefined ? request.headers : { "content-type": "application/json", ...request.headers },
+      headers: request.body === undefined ? request.headers : withJsonContentType(request.headers),
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
       signal: firstByte.signal,
       // A redirect could carry the provider key to another host: never follow one.
@@ -60,6 +60,17 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
  * stops the body read and closes the upstream connection (a stalled JSON body).
  */
 const bodyControllers = new WeakMap<Response, AbortController>();
+
+/** The provider's headers plus `content-type: application/json`, built once per headers object. */
+const jsonHeaders = new WeakMap<Record<string, string>, Record<string, string>>();
+function withJsonContentType(headers: Record<string, string>): Record<string, string> {
+  let combined = jsonHeaders.get(headers);
+  if (!combined) {
+    combined = { "content-type": "application/json", ...headers };
+    jsonHeaders.set(headers, combined);
+  }
+  return combined;
+}
 
 /** Maps an upstream's error status and body to the error the client sees. */
 export async function upstreamErrorFromResponse(response: Response): Promise<UpstreamError> {
