@@ -111,8 +111,6 @@ export class SettlementApplier {
   private readonly upsertRollup;
   private readonly moveWatermark;
   private readonly applyBatch;
-  /** Rows this process settled since its last catch-up (a hint; the watermark is the truth). */
-  private settledSince = 0;
   /** Rows this process committed and has not applied yet, in commit order (a copy; the table is the truth). */
   private remembered: SettledRow[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -225,18 +223,19 @@ export class SettlementApplier {
    * when there is nothing to apply: two index lookups, no write.
    */
   catchUp(): number {
-    this.settledSince = 0;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     let applied = 0;
-    while ((this.lastSeq.get()?.seq ?? 0) > this.watermark()) {
+    let watermark = this.watermark();
+    while ((this.lastSeq.get()?.seq ?? 0) > watermark) {
       const batch = this.applyBatch();
       if (batch === 0) break; // rows after the watermark exist, so this cannot happen; never spin
       applied += batch;
+      watermark = this.watermark();
     }
-    this.forgetApplied(this.watermark());
+    this.forgetApplied(watermark);
+    // Everything is applied: a scheduled catch-up has nothing left to do. (On a failure above
+    // it stays scheduled and tries again.)
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     return applied;
   }
 
@@ -244,8 +243,7 @@ export class SettlementApplier {
   settled(rows: SettledRow[]): void {
     if (this.remembered.length + rows.length > MAX_REMEMBERED) this.remembered = [];
     for (const row of rows) this.remembered.push(row);
-    this.settledSince += rows.length;
-    if (this.settledSince >= EAGER_PENDING) {
+    if (this.remembered.length >= EAGER_PENDING) {
       this.eager ??= setImmediate(() => {
         this.eager = undefined;
         this.catchUpInBackground();

@@ -16,12 +16,6 @@ const world = withFakeOpenAI((fakeUrl) =>
   pricedModelConfig(fakeUrl, {
     failingProviders: true,
     extraModels: `
-  timeout:
-    routes: [slow/gpt-4o]
-    pricing: { input: 10, output: 10 }
-  refused:
-    routes: [refused/x]
-    pricing: { input: 10, output: 10 }
   embed:
     routes: [up/text-embedding-3-small]
     pricing: { input: 10 }`,
@@ -138,17 +132,22 @@ describe("no usage from the upstream: estimated and charged", () => {
   });
 });
 
+/** Sends, goes away once the upstream has the request, and returns the request's only usage row. */
+async function leaveAfterForwarding(key: { id: string; key: string }, path: string, body: Record<string, unknown>) {
+  const controller = new AbortController();
+  const pending = post(key, path, body, controller.signal).catch(() => "aborted");
+  await eventually(() => fake.requests.length === 1);
+  controller.abort();
+  expect(await pending).toBe("aborted");
+  return onlyRowOf(key.id);
+}
+
 describe("a client that leaves before the answer pays for the prompt the upstream read", () => {
   test("streaming: gone after forwarding, before the first content chunk → 499, prompt estimated and charged", async () => {
     const { key, project } = newKey();
     fake.enqueue({ kind: "stream", chunks: ["late"], stallAfter: 0 });
     const body = { model: "priced", messages, stream: true };
-    const controller = new AbortController();
-    const pending = post(key, "/chat/completions", body, controller.signal).catch(() => "aborted");
-    await eventually(() => fake.requests.length === 1);
-    controller.abort();
-    expect(await pending).toBe("aborted");
-    const row = await onlyRowOf(key.id);
+    const row = await leaveAfterForwarding(key, "/chat/completions", body);
     const inputTokens = estimatePromptTokens(body);
     expect(row).toMatchObject({ status: 499, usage_source: "estimated", input_tokens: inputTokens, output_tokens: 0, provider: "up" });
     expect(row.cost_nano_usd).toBe(costOfUsage({ inputTokens, outputTokens: 0, cachedInputTokens: 0 }, pricing));
@@ -161,12 +160,7 @@ describe("a client that leaves before the answer pays for the prompt the upstrea
     const { key } = newKey();
     fake.enqueue({ kind: "ok", delayMs: 2000 });
     const body = { model: "priced", messages };
-    const controller = new AbortController();
-    const pending = post(key, "/chat/completions", body, controller.signal).catch(() => "aborted");
-    await eventually(() => fake.requests.length === 1);
-    controller.abort();
-    expect(await pending).toBe("aborted");
-    const row = await onlyRowOf(key.id);
+    const row = await leaveAfterForwarding(key, "/chat/completions", body);
     const inputTokens = estimatePromptTokens(body);
     expect(row).toMatchObject({ status: 499, usage_source: "estimated", input_tokens: inputTokens, output_tokens: 0 });
     expect(row.cost_nano_usd).toBe(costOfUsage({ inputTokens, outputTokens: 0, cachedInputTokens: 0 }, pricing));
@@ -175,12 +169,7 @@ describe("a client that leaves before the answer pays for the prompt the upstrea
   test("embeddings: gone while the upstream works → 499, input estimated and charged", async () => {
     const { key } = newKey();
     fake.enqueue({ kind: "hang" });
-    const controller = new AbortController();
-    const pending = post(key, "/embeddings", { model: "embed", input: "embed this sentence" }, controller.signal).catch(() => "aborted");
-    await eventually(() => fake.requests.length === 1);
-    controller.abort();
-    expect(await pending).toBe("aborted");
-    const row = await onlyRowOf(key.id);
+    const row = await leaveAfterForwarding(key, "/embeddings", { model: "embed", input: "embed this sentence" });
     const inputTokens = estimateEmbeddingTokens("embed this sentence");
     expect(row).toMatchObject({ status: 499, usage_source: "estimated", input_tokens: inputTokens });
     expect(row.cost_nano_usd).toBe(costOfUsage({ inputTokens, outputTokens: 0, cachedInputTokens: 0 }, pricing));

@@ -16,12 +16,6 @@ const world = withFakeOpenAI((fakeUrl) =>
   pricedModelConfig(fakeUrl, {
     failingProviders: true,
     extraModels: `
-  timeout:
-    routes: [slow/gpt-4o]
-    pricing: { input: 1, output: 1 }
-  refused:
-    routes: [refused/x]
-    pricing: { input: 1, output: 1 }
   free:
     routes: [up/llama]`,
   }),

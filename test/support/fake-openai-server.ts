@@ -42,8 +42,9 @@ export interface PricedModelOptions {
   routing?: string;
   /**
    * Adds provider `slow` (times out before its first byte, 0.3 s) and `refused` (nothing
-   * listens), for the tests of what a failed upstream call costs; and a cooldown that never
-   * trips, so each test sees its own failure.
+   * listens) with a model on each, `timeout` and `refused`, priced like `priced`, for the tests
+   * of what a failed upstream call costs; and a cooldown that never trips, so each test sees
+   * its own failure.
    */
   failingProviders?: boolean;
   /** More models, as YAML lines under `models:`. */
@@ -57,6 +58,13 @@ export function pricedModelConfig(fakeUrl: string, options: PricedModelOptions =
   const failing = `
   slow: { type: openai, base_url: "${fakeUrl}", api_key: sk-up, first_byte_timeout_seconds: 0.3 }
   refused: { type: openai-compatible, base_url: "http://127.0.0.1:1/v1" }`;
+  const failingModels = `
+  timeout:
+    routes: [slow/gpt-4o]
+    pricing: { input: ${input}, output: ${output} }
+  refused:
+    routes: [refused/x]
+    pricing: { input: ${input}, output: ${output} }`;
   return `
 routing: ${routing}
 providers:
@@ -65,7 +73,7 @@ models:
   priced:
     routes: [up/gpt-4o]
     pricing: { input: ${input}, output: ${output} }
-    max_output_tokens: ${maxOutputTokens}
+    max_output_tokens: ${maxOutputTokens}${failingProviders ? failingModels : ""}
 ${options.extraModels ?? ""}
 `;
 }
