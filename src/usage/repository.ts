@@ -10,7 +10,9 @@ import { apiKeys, requests, usageHourly } from "../db/schema";
 const PRUNE_SLICE = 5_000;
 /**
  * How long after its start a request is settled at most (streams end long before: idle and
- * first-byte timeouts). A row that breaks it (or a clock set back) is only kept longer.
+ * first-byte timeouts). Raw rows are stored in settlement order, so this bounds how far a
+ * row's creation time can be out of that order. A row that breaks it (a clock set back) is
+ * only pruned later, and may be missing from an all-projects list of its date range.
  */
 const SETTLE_LAG_MS = 86_400_000;
 
@@ -147,6 +149,12 @@ export class UsageRepository {
       .all();
   }
 
+  /** The first or last raw row's seq; one query each, since SQLite answers a lone min() or max() of the rowid from one end of the table. */
+  private seqAtEnd(end: "min" | "max"): number | undefined {
+    const column = end === "min" ? sql<number | null>`min(${requests.seq})` : sql<number | null>`max(${requests.seq})`;
+    return this.db.select({ seq: column }).from(requests).get()?.seq ?? undefined;
+  }
+
   /**
    * A binary search over commit order for where rows start being created at or after `at`:
    * every row before the result was created before `at` + SETTLE_LAG_MS, every row from it on
@@ -155,9 +163,8 @@ export class UsageRepository {
    * row when there is none.
    */
   private firstSeqFrom(at: number): number {
-    // Two queries: SQLite answers a lone min() or max() of the rowid from one end of the table.
-    let low = this.db.select({ seq: sql<number | null>`min(${requests.seq})` }).from(requests).get()?.seq ?? 0;
-    let high = (this.db.select({ seq: sql<number | null>`max(${requests.seq})` }).from(requests).get()?.seq ?? -1) + 1;
+    let low = this.seqAtEnd("min") ?? 0;
+    let high = (this.seqAtEnd("max") ?? -1) + 1;
     while (low < high) {
       const middle = Math.floor((low + high) / 2);
       const row = this.db.select({ seq: requests.seq, createdAt: requests.createdAt }).from(requests).where(gte(requests.seq, middle)).orderBy(requests.seq).limit(1).get();
@@ -177,7 +184,7 @@ export class UsageRepository {
   async pruneRequests(before: number): Promise<number> {
     this.settlements.catchUp();
     const applied = this.settlements.watermark();
-    let from = this.db.select({ seq: sql<number | null>`min(${requests.seq})` }).from(requests).get()?.seq ?? applied + 1;
+    let from = this.seqAtEnd("min") ?? applied + 1;
     let deleted = 0;
     while (from <= applied) {
       const to = Math.min(from + PRUNE_SLICE - 1, applied);
