@@ -33,7 +33,7 @@ export function clientRequestId(request: Request): string | undefined {
 
 /** Time-ordered (UUIDv7), so each request's rows land on the same B-tree pages as the previous one's. */
 export function newRequestId(): string {
-  return `req_${Bun.randomUUIDv7().replaceAll("-", "")}`;
+  return `req_${Bun.randomUUIDv7("buffer").toString("hex")}`;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -41,6 +41,9 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
+/** A usage row not written: its request id was recorded before. */
+const NOT_WRITTEN = { changes: 0, lastInsertRowid: 0 };
+
 /** What the usage-row insert found: a request id recorded before is not settled again. */
 export interface Settled {
   duplicate: boolean;
@@ -65,11 +68,15 @@ export class LedgerRepository {
     // drizzle's placeholder filling and row mapping cost more than the statements themselves.
     // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
     // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
+    // `applied = 0`: the row joins the secondary indexes when the applier applies it, so this
+    // commit writes one B-tree page. A request id already applied (found through the partial
+    // unique index, a read) is not written again; one still pending is caught in memory (below).
     this.insertRequest = sqlite.prepare<unknown, (string | number | null)[]>(
       `INSERT INTO requests (seq, id, project_id, key_id, env, endpoint, model, provider, upstream_model, stream, status,
-         input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
-       VALUES (max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1,
-         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+         input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at, applied)
+       SELECT max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1,
+         ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0
+       WHERE NOT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND applied = 1)`,
     );
     this.keySpendSince = db
       .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
@@ -96,11 +103,19 @@ export class LedgerRepository {
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
     this.settleTransaction = sqlite.transaction((record: RequestRecord) => this.insertRequestRow(record));
-    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]) => records.map((record) => this.insertRequestRow(record)));
+    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]) => {
+      const inThisGroup = new Set<string>();
+      return records.map((record) => {
+        if (inThisGroup.has(record.requestId)) return NOT_WRITTEN;
+        inThisGroup.add(record.requestId);
+        return this.insertRequestRow(record);
+      });
+    });
   }
 
-  /** The request's usage row; `changes` is 0 when its id was recorded before. */
+  /** The request's usage row; `changes` is 0 when its id was recorded before (applied, or pending in this process). */
   private insertRequestRow(record: RequestRecord): { changes: number; lastInsertRowid: number | bigint } {
+    if (this.applier.isPending(record.requestId)) return NOT_WRITTEN;
     return this.insertRequest.run(
       record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,

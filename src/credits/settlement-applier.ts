@@ -4,9 +4,10 @@
 // up to a watermark that moves in the same transaction as the derived writes: so a crash
 // (kill -9) between the two loses nothing, and the next start applies what is left.
 //
-// Why not all in one transaction per request: a commit costs per page it writes, and the
-// usage row alone touches 3 B-trees where the whole settlement touches 9; batching the
-// derived writes makes the answer wait for the small commit only (bench/RESULTS.md).
+// Why not all in one transaction per request: a commit costs per page it writes. The usage row
+// is committed with `applied = 0`, outside the table's (partial) secondary indexes, so it
+// touches one B-tree where the whole settlement touches 9; the row joins the indexes here,
+// with its charge. Batching makes the answer wait for the small commit only (bench/RESULTS.md).
 //
 // Every reader of derived data (balances, ledger, rollups) calls `catchUp()` first, in this
 // process or in the CLI beside a running server, so nobody ever reads a lagging ledger.
@@ -106,6 +107,9 @@ export class SettlementApplier {
   private readonly lastSeq;
   private readonly pendingRows;
   private readonly idAtSeq;
+  private readonly markApplied;
+  private readonly notApplied;
+  private readonly deleteRow;
   private readonly insertCharge;
   private readonly addToBalance;
   private readonly upsertRollup;
@@ -113,6 +117,8 @@ export class SettlementApplier {
   private readonly applyBatch;
   /** Rows this process committed and has not applied yet, in commit order (a copy; the table is the truth). */
   private remembered: SettledRow[] = [];
+  /** The request ids of `remembered`: a second settlement of one still pending is refused at once. */
+  private rememberedIds = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private eager: ReturnType<typeof setImmediate> | undefined;
   /** Rows found charged already when applied (see applyOnce); a metric. */
@@ -131,6 +137,11 @@ export class SettlementApplier {
        FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
     );
     this.idAtSeq = sqlite.prepare<{ id: string }, [number]>("SELECT id FROM requests WHERE seq = ?");
+    // OR IGNORE: a row whose request id is applied already would break the partial unique
+    // index; it stays `applied = 0` and is found by `notApplied` as a duplicate.
+    this.markApplied = sqlite.prepare<unknown, [number, number]>("UPDATE OR IGNORE requests SET applied = 1 WHERE seq BETWEEN ? AND ? AND applied = 0");
+    this.notApplied = sqlite.prepare<{ seq: number }, [number, number]>("SELECT seq FROM requests WHERE seq BETWEEN ? AND ? AND applied = 0");
+    this.deleteRow = sqlite.prepare<unknown, [number]>("DELETE FROM requests WHERE seq = ?");
     // A charge's request id is unique: a row applied twice (it cannot be, the watermark moves
     // with it) would still be charged once.
     this.insertCharge = sqlite.prepare<unknown, [string, number, string, string, number]>(
@@ -174,7 +185,7 @@ export class SettlementApplier {
     if (rows.length > 0 && this.stillStored(rows[0]!) && this.stillStored(rows.at(-1)!)) return rows;
     // No copies, or the table changed under them (rows deleted by hand before they were
     // applied let their seq numbers be used again): the table is the truth.
-    if (rows.length > 0) this.remembered = [];
+    if (rows.length > 0) this.forgetAll();
     return this.pendingRows.all(watermark, APPLY_BATCH).map(fromStored);
   }
 
@@ -186,16 +197,38 @@ export class SettlementApplier {
   private forgetApplied(watermark: number): void {
     let applied = 0;
     while (applied < this.remembered.length && this.remembered[applied]!.seq <= watermark) applied++;
-    if (applied > 0) this.remembered.splice(0, applied);
+    if (applied === 0) return;
+    for (const row of this.remembered.splice(0, applied)) this.rememberedIds.delete(row.record.requestId);
+  }
+
+  private forgetAll(): void {
+    this.remembered = [];
+    this.rememberedIds.clear();
+  }
+
+  /** True when this process settled `requestId` and has not applied it yet. */
+  isPending(requestId: string): boolean {
+    return this.rememberedIds.has(requestId);
   }
 
   /** Applies one batch inside the caller's transaction; returns how many rows it applied. */
   private applyOnce(): number {
     const rows = this.nextRows(this.watermark());
     if (rows.length === 0) return 0;
+    const first = rows[0]!.seq;
+    const last = rows.at(-1)!.seq;
+    this.markApplied.run(first, last);
+    // Left out of the indexes: a request id applied before (or twice in this batch). Its row
+    // goes; its request is counted once, where it was applied.
+    const repeated = new Set(this.notApplied.all(first, last).map((row) => row.seq));
     const rollups = new Map<string, RollupSum>();
     const deltas = new Map<string, number>();
-    for (const { record } of rows) {
+    for (const { seq, record } of rows) {
+      if (repeated.has(seq)) {
+        this.duplicates++;
+        this.deleteRow.run(seq);
+        continue;
+      }
       if (record.costNanoUsd > 0) {
         const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
         // Charged before under this id: a usage row written twice (an id reused after its row
@@ -213,7 +246,6 @@ export class SettlementApplier {
       this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
     }
     for (const [projectId, delta] of deltas) this.addToBalance.run(delta, projectId);
-    const last = rows.at(-1)!.seq;
     this.moveWatermark.run(last);
     return rows.length;
   }
@@ -241,8 +273,11 @@ export class SettlementApplier {
 
   /** Called after usage rows committed: remembers them and schedules their application off the answer's path. */
   settled(rows: SettledRow[]): void {
-    if (this.remembered.length + rows.length > MAX_REMEMBERED) this.remembered = [];
-    for (const row of rows) this.remembered.push(row);
+    if (this.remembered.length + rows.length > MAX_REMEMBERED) this.forgetAll();
+    for (const row of rows) {
+      this.remembered.push(row);
+      this.rememberedIds.add(row.record.requestId);
+    }
     if (this.remembered.length >= EAGER_PENDING) {
       this.eager ??= setImmediate(() => {
         this.eager = undefined;

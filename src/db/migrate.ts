@@ -6,12 +6,14 @@ import journal from "./migrations/meta/_journal.json";
 import init0000 from "./migrations/0000_init.sql" with { type: "text" };
 import keyLineage0001 from "./migrations/0001_key_lineage.sql" with { type: "text" };
 import settlementJournal0002 from "./migrations/0002_settlement_journal.sql" with { type: "text" };
+import appliedRequestsIndexed0003 from "./migrations/0003_applied_requests_indexed.sql" with { type: "text" };
 
 /** Every migration's SQL by journal tag; a new migration adds one import and one entry. */
 const MIGRATION_SQL: Record<string, string> = {
   "0000_init": init0000,
   "0001_key_lineage": keyLineage0001,
   "0002_settlement_journal": settlementJournal0002,
+  "0003_applied_requests_indexed": appliedRequestsIndexed0003,
 };
 
 export interface MigrationMeta {

@@ -51,7 +51,7 @@ export function keyEnv(key: string): KeyEnv {
 
 /** SHA-256 hex of the secret: the only form the database keeps. */
 export function hashKey(key: string): string {
-  return new Bun.CryptoHasher("sha256").update(key).digest("hex");
+  return Bun.SHA256.hash(key, "hex"); // one native call: this runs on every request
 }
 
 /** `pr-live-a1b2…o5p6`: enough to recognise a key, useless to an attacker. */

@@ -113,7 +113,9 @@ export class UsageRepository {
    */
   recent(filter: UsageFilter, limit: number, offset: number) {
     const conditions: SQL[] = [];
-    if (filter.projectId) conditions.push(eq(requests.projectId, filter.projectId));
+    // `applied = 1` as a literal: the (project, time) index holds applied rows only, and SQLite
+    // uses a partial index only when the query states its condition (every reader caught up).
+    if (filter.projectId) conditions.push(eq(requests.projectId, filter.projectId), sql`${requests.applied} = 1`);
     if (filter.keyId) conditions.push(eq(requests.keyId, filter.keyId));
     if (filter.model) conditions.push(eq(requests.model, filter.model));
     if (filter.from !== undefined) conditions.push(gte(requests.createdAt, filter.from));
