@@ -148,6 +148,50 @@ describe("settlement journal", () => {
     database.close();
   });
 
+  test("a usage row is committed outside the secondary indexes and joins them when applied", () => {
+    const { database, applier, ledger } = ledgerOnDisk();
+    applier.stop();
+    const settled = record("p1", "k1", 1_000_000);
+    ledger.settle(settled);
+    const row = () => database.sqlite.query("SELECT applied FROM requests WHERE id = ?").get(settled.requestId);
+    const inIndex = (index: string, where: string) =>
+      (database.sqlite.query(`SELECT count(*) AS n FROM requests INDEXED BY ${index} WHERE ${where} AND applied = 1`).get(settled.requestId) as { n: number }).n;
+    expect(row()).toEqual({ applied: 0 });
+    expect(inIndex("requests_id_unique", "id = ?")).toBe(0);
+    expect(inIndex("requests_project_time", "project_id = 'p1' AND ?1 IS NOT NULL")).toBe(0);
+    applier.catchUp();
+    expect(row()).toEqual({ applied: 1 });
+    expect(inIndex("requests_id_unique", "id = ?")).toBe(1);
+    expect(inIndex("requests_project_time", "project_id = 'p1' AND ?1 IS NOT NULL")).toBe(1);
+    database.close();
+  });
+
+  test("one request id settled by two processes before either applied it: one row, one charge, counted once", () => {
+    const path = freshDbPath();
+    const first = ledgerOnDisk(path);
+    const second = (() => {
+      const database = openDatabase(path);
+      const applier = new SettlementApplier(database.sqlite);
+      return { database, applier, ledger: new LedgerRepository(database.db, database.sqlite, applier) };
+    })();
+    first.applier.stop();
+    second.applier.stop();
+    const twice = record("p1", "k1", 1_000_000);
+    expect(first.ledger.settle(twice)).toEqual({ duplicate: false });
+    expect(first.ledger.settle(twice)).toEqual({ duplicate: true }); // pending here: known in memory
+    expect(second.ledger.settle(twice)).toEqual({ duplicate: false }); // nothing applied says otherwise yet
+    expect(second.applier.catchUp()).toBe(2);
+    expect(second.applier.duplicates).toBe(1);
+    expect(first.database.sqlite.query("SELECT count(*) AS n FROM requests WHERE id = ?").get(twice.requestId)).toEqual({ n: 1 });
+    expect(charges(first.database)).toBe(1);
+    expect(first.ledger.balance("p1")).toBe(1e9 - 1_000_000);
+    expect(first.database.sqlite.query("SELECT sum(requests) AS n FROM usage_hourly").get()).toEqual({ n: 1 });
+    // Applied now: the partial unique index refuses it in either process.
+    expect(second.ledger.settle(twice)).toEqual({ duplicate: true });
+    first.database.close();
+    second.database.close();
+  });
+
   test("rows deleted by hand before they were applied: their copies in memory are not applied in place of the table's rows", () => {
     const { database, applier, ledger } = ledgerOnDisk();
     for (let i = 0; i < 3; i++) ledger.settle(record("p1", "k1", 5_000_000));

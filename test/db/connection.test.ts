@@ -112,4 +112,36 @@ describe("migrations", () => {
     expect(sqlite.query("SELECT balance_nano_usd AS b FROM projects").get()).toEqual({ b: 997 });
     expect(() => sqlite.run("INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at) VALUES ('req_a', 'p1', 'k1', 'live', 'e', 'm', 0, 200, 1, 1, 0, 1, 'reported', 1, 40)")).toThrow(/UNIQUE/);
   });
+
+  test("0003 keeps applied rows in the indexes and leaves pending ones out until the applier applies them, once", () => {
+    const sqlite = new Database(":memory:");
+    const db = drizzle(sqlite);
+    const migrations = embeddedMigrations();
+    applyMigrations(db, migrations.slice(0, 3));
+    sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', 999, 0)");
+    // Two rows a 0002 server applied (watermark 2) and one it settled but had not applied when it stopped.
+    for (const [id, cost] of [["req_a", 1], ["req_b", 0], ["req_c", 5]] as const) {
+      sqlite.run(
+        `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
+         VALUES (?, 'p1', 'k1', 'live', 'chat.completions', 'm', 0, 200, 1, 1, 0, ?, 'reported', 1, 10)`,
+        [id, cost],
+      );
+    }
+    sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, created_at) VALUES ('p1', 'charge', -1, 'req_a', 10)");
+    sqlite.run("INSERT INTO settlement_watermark (id, applied_seq) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET applied_seq = 2");
+
+    applyMigrations(db, migrations);
+
+    expect(sqlite.query("SELECT id, applied FROM requests ORDER BY seq").all()).toEqual([
+      { id: "req_a", applied: 1 },
+      { id: "req_b", applied: 1 },
+      { id: "req_c", applied: 0 },
+    ]);
+    const indexed = () => sqlite.query("SELECT id FROM requests INDEXED BY requests_project_time WHERE project_id = 'p1' AND applied = 1 ORDER BY created_at, seq").all();
+    expect(indexed()).toEqual([{ id: "req_a" }, { id: "req_b" }]);
+    expect(new SettlementApplier(sqlite).catchUp()).toBe(1);
+    expect(indexed()).toEqual([{ id: "req_a" }, { id: "req_b" }, { id: "req_c" }]);
+    expect(sqlite.query("SELECT balance_nano_usd AS b FROM projects").get()).toEqual({ b: 994 });
+    expect(new SettlementApplier(sqlite).catchUp()).toBe(0);
+  });
 });
