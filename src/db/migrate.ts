@@ -1,6 +1,7 @@
 // Applies the embedded migrations with drizzle's own migrator. The SQL and journal are
 // imported as text so the compiled binary carries them (it has no migrations folder).
 
+import { sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import journal from "./migrations/meta/_journal.json";
 import init0000 from "./migrations/0000_init.sql" with { type: "text" };
@@ -42,6 +43,7 @@ export function embeddedMigrations(): MigrationMeta[] {
  * one transaction: a failure leaves the database as it was. (`migrations` is for tests.)
  */
 export function applyMigrations(db: BunSQLiteDatabase<Record<string, unknown>>, migrations: MigrationMeta[] = embeddedMigrations()): void {
+  refuseNewerSchema(db, migrations);
   const internals = db as unknown as { dialect: { migrate(m: MigrationMeta[], session: unknown, config: object): void }; session: unknown };
   try {
     internals.dialect.migrate(migrations, internals.session, {});
@@ -50,5 +52,22 @@ export function applyMigrations(db: BunSQLiteDatabase<Record<string, unknown>>, 
     // check and our write; its migration rows now exist, so a second pass is a no-op.
     if (!String(error).includes("already exists")) throw error;
     internals.dialect.migrate(migrations, internals.session, {});
+  }
+}
+
+/**
+ * An older binary on a database a newer one migrated would write rows the schema no longer
+ * fits (its settlement insert, say, names a unique index the newer schema made partial): every
+ * request would be answered and none charged. It refuses to open the database instead.
+ */
+function refuseNewerSchema(db: BunSQLiteDatabase<Record<string, unknown>>, migrations: MigrationMeta[]): void {
+  const [tracked] = db.all<{ n: number }>(sql`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'`);
+  if (!tracked?.n) return;
+  const last = db.all<{ at: number | null }>(sql`SELECT max(created_at) AS at FROM __drizzle_migrations`)[0]?.at ?? 0;
+  const known = Math.max(0, ...migrations.map((m) => m.folderMillis));
+  if (last > known) {
+    throw new Error(
+      `the database was migrated by a newer ParrotRouter (schema of ${new Date(last).toISOString()}, this version knows up to ${new Date(known).toISOString()}); run that version or restore a backup`,
+    );
   }
 }

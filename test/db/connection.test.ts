@@ -2,9 +2,9 @@
 // keys, its folder created, and no key secret stored anywhere.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Database } from "bun:sqlite";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { openDatabase } from "../../src/db/connection";
@@ -84,6 +84,25 @@ describe("migrations", () => {
     applyMigrations(db);
     applyMigrations(db);
     expect((sqlite.query("select count(*) as n from __drizzle_migrations").get() as { n: number }).n).toBe(embeddedMigrations().length);
+  });
+
+  test("a database migrated by a newer version is refused, by this code and by the CLI, and left as it was", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "parrotrouter-newer-")), "newer.db");
+    const sqlite = new Database(path);
+    const migrations = embeddedMigrations();
+    const future: MigrationMeta = { sql: ["CREATE TABLE from_the_future (id integer)"], bps: true, folderMillis: migrations.at(-1)!.folderMillis + 1, hash: "future" };
+    applyMigrations(drizzle(sqlite), [...migrations, future]);
+    expect(() => applyMigrations(drizzle(sqlite))).toThrow(/migrated by a newer ParrotRouter/);
+    sqlite.close();
+
+    const config = join(dirname(path), "config.yaml");
+    writeFileSync(config, `database: { path: ${JSON.stringify(path)} }\nproviders:\n  sim: { type: mock }\nmodels:\n  m: { routes: [sim/m] }\n`);
+    const cli = Bun.spawnSync([process.execPath, "src/main.ts", "projects", "list", "--config", config], { stdout: "pipe", stderr: "pipe" });
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr.toString()).toMatch(/^error: the database was migrated by a newer ParrotRouter .*run that version or restore a backup\n$/);
+    const after = new Database(path);
+    expect(after.query("SELECT count(*) AS n FROM __drizzle_migrations").get()).toEqual({ n: migrations.length + 1 });
+    after.close();
   });
 
   test("0002 keeps every usage row of an older database and marks them applied: nothing is charged twice", () => {
