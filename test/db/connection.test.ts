@@ -67,6 +67,15 @@ describe("openDatabase", () => {
   });
 });
 
+/** A usage row as a server of an older schema wrote it (the columns every version has). */
+function insertUsageRow(sqlite: Database, id: string, costNanoUsd: number, createdAt: number): void {
+  sqlite.run(
+    `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
+     VALUES (?, 'p1', 'k1', 'live', 'chat.completions', 'm', 0, 200, 1, 1, 0, ?, 'reported', 1, ?)`,
+    [id, costNanoUsd, createdAt],
+  );
+}
+
 describe("migrations", () => {
   test("pending migrations run in one transaction: a failing one leaves the database as it was", () => {
     const sqlite = new Database(":memory:");
@@ -114,11 +123,7 @@ describe("migrations", () => {
     sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES ('p1', 'grant', 1000, 'start', 0)");
     // Three requests settled the old way (row + charge), written out of time order.
     for (const [id, at] of [["req_b", 20], ["req_a", 10], ["req_c", 30]] as const) {
-      sqlite.run(
-        `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
-         VALUES (?, 'p1', 'k1', 'live', 'chat.completions', 'm', 0, 200, 1, 1, 0, 1, 'reported', 1, ?)`,
-        [id, at],
-      );
+      insertUsageRow(sqlite, id, 1, at);
       sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, created_at) VALUES ('p1', 'charge', -1, ?, ?)", [id, at]);
     }
 
@@ -129,7 +134,7 @@ describe("migrations", () => {
     expect(sqlite.query("SELECT applied_seq FROM settlement_watermark").get()).toEqual({ applied_seq: 3 });
     expect(new SettlementApplier(sqlite).catchUp()).toBe(0);
     expect(sqlite.query("SELECT balance_nano_usd AS b FROM projects").get()).toEqual({ b: 997 });
-    expect(() => sqlite.run("INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at) VALUES ('req_a', 'p1', 'k1', 'live', 'e', 'm', 0, 200, 1, 1, 0, 1, 'reported', 1, 40)")).toThrow(/UNIQUE/);
+    expect(() => insertUsageRow(sqlite, "req_a", 1, 40)).toThrow(/UNIQUE/);
   });
 
   test("0003 keeps applied rows in the indexes and leaves pending ones out until the applier applies them, once", () => {
@@ -139,13 +144,7 @@ describe("migrations", () => {
     applyMigrations(db, migrations.slice(0, 3));
     sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', 999, 0)");
     // Two rows a 0002 server applied (watermark 2) and one it settled but had not applied when it stopped.
-    for (const [id, cost] of [["req_a", 1], ["req_b", 0], ["req_c", 5]] as const) {
-      sqlite.run(
-        `INSERT INTO requests (id, project_id, key_id, env, endpoint, model, stream, status, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at)
-         VALUES (?, 'p1', 'k1', 'live', 'chat.completions', 'm', 0, 200, 1, 1, 0, ?, 'reported', 1, 10)`,
-        [id, cost],
-      );
-    }
+    for (const [id, cost] of [["req_a", 1], ["req_b", 0], ["req_c", 5]] as const) insertUsageRow(sqlite, id, cost, 10);
     sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, created_at) VALUES ('p1', 'charge', -1, 'req_a', 10)");
     sqlite.run("INSERT INTO settlement_watermark (id, applied_seq) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET applied_seq = 2");
 
