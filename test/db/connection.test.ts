@@ -67,6 +67,16 @@ describe("openDatabase", () => {
   });
 });
 
+/** An in-memory database with only the first `applied` migrations, and project p1 at `balanceNanoUsd`. */
+function databaseBefore(applied: number, balanceNanoUsd: number) {
+  const sqlite = new Database(":memory:");
+  const db = drizzle(sqlite);
+  const migrations = embeddedMigrations();
+  applyMigrations(db, migrations.slice(0, applied));
+  sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', ?, 0)", [balanceNanoUsd]);
+  return { sqlite, db, migrations };
+}
+
 /** A usage row as a server of an older schema wrote it (the columns every version has). */
 function insertUsageRow(sqlite: Database, id: string, costNanoUsd: number, createdAt: number): void {
   sqlite.run(
@@ -115,11 +125,7 @@ describe("migrations", () => {
   });
 
   test("0002 keeps every usage row of an older database and marks them applied: nothing is charged twice", () => {
-    const sqlite = new Database(":memory:");
-    const db = drizzle(sqlite);
-    const migrations = embeddedMigrations();
-    applyMigrations(db, migrations.slice(0, 2));
-    sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', 997, 0)");
+    const { sqlite, db, migrations } = databaseBefore(2, 997);
     sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES ('p1', 'grant', 1000, 'start', 0)");
     // Three requests settled the old way (row + charge), written out of time order.
     for (const [id, at] of [["req_b", 20], ["req_a", 10], ["req_c", 30]] as const) {
@@ -138,11 +144,7 @@ describe("migrations", () => {
   });
 
   test("0003 keeps applied rows in the indexes and leaves pending ones out until the applier applies them, once", () => {
-    const sqlite = new Database(":memory:");
-    const db = drizzle(sqlite);
-    const migrations = embeddedMigrations();
-    applyMigrations(db, migrations.slice(0, 3));
-    sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p1', 'old', 999, 0)");
+    const { sqlite, db, migrations } = databaseBefore(3, 999);
     // Two rows a 0002 server applied (watermark 2) and one it settled but had not applied when it stopped.
     for (const [id, cost] of [["req_a", 1], ["req_b", 0], ["req_c", 5]] as const) insertUsageRow(sqlite, id, cost, 10);
     sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, created_at) VALUES ('p1', 'charge', -1, 'req_a', 10)");
