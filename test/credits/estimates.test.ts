@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { costOfUsage, worstCaseCost } from "../../src/credits/pricing";
 import { estimateEmbeddingTokens, estimatePromptTokens, estimateTextTokens } from "../../src/shared/tokens";
 import type { FakeOpenAI } from "../fakes/openai";
-import { pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import { PRICED_MODEL_PRICING, pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow, requestRowsOfKey } from "./support";
 
@@ -24,8 +24,7 @@ const world = withFakeOpenAI((fakeUrl) =>
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "estimate me" }];
-/** $10 per million tokens, in and out. */
-const pricing = { inputNanoPerMillion: 10_000_000_000, outputNanoPerMillion: 10_000_000_000, cachedInputNanoPerMillion: 10_000_000_000 };
+const pricing = PRICED_MODEL_PRICING;
 /** A text delta of 100 estimated tokens: an upstream that ignores max_tokens sends many. */
 const LONG_DELTA = "x".repeat(400);
 

@@ -6,7 +6,7 @@ import OpenAI from "openai";
 import { worstCaseCost } from "../../src/credits/pricing";
 import { estimatePromptTokens } from "../../src/shared/tokens";
 import type { FakeOpenAI } from "../fakes/openai";
-import { pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
+import { PRICED_MODEL_PRICING, pricedModelConfig, projectClient, withFakeOpenAI } from "../support/fake-openai-server";
 import type { TestServer } from "../support/server";
 import { eventually, ledgerState, requestRow } from "./support";
 
@@ -23,7 +23,7 @@ const world = withFakeOpenAI((fakeUrl) =>
 beforeAll(() => ({ fake, server } = world));
 
 const messages = [{ role: "user" as const, content: "count my credits" }];
-const pricing = { inputNanoPerMillion: 10_000_000_000, outputNanoPerMillion: 10_000_000_000, cachedInputNanoPerMillion: 10_000_000_000 };
+const pricing = PRICED_MODEL_PRICING;
 
 const newClient = (creditsUsd: number) => projectClient(server, "holds", creditsUsd);
 

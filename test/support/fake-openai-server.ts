@@ -51,6 +51,9 @@ export interface PricedModelOptions {
   extraModels?: string;
 }
 
+/** The `priced` model's default pricing ($10 per million tokens in and out) as the server holds it. */
+export const PRICED_MODEL_PRICING = { inputNanoPerMillion: 10_000_000_000, outputNanoPerMillion: 10_000_000_000, cachedInputNanoPerMillion: 10_000_000_000 };
+
 /** The billing tests' config: provider `up` at the fake upstream and a model `priced` on it. */
 export function pricedModelConfig(fakeUrl: string, options: PricedModelOptions = {}): string {
   const { input = 10, output = 10, maxOutputTokens = 1000, failingProviders = false } = options;
