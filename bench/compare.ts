@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runLoad } from "./load";
+import { median, runLoad } from "./load";
 import { cpuMs } from "./proc";
 import { seedDatabase } from "./seed";
 import { authHeaders, createLiveKey, REQUEST_BODY, SOURCE, startBaseline, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
@@ -58,7 +58,6 @@ try {
         `parrotrouter ${ours.rps.toFixed(0)} req/s p50 ${ours.p50Ms.toFixed(3)} ms ${ours.cpuUs.toFixed(0)} µs CPU/req`,
     );
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log(
     `${connections} connection(s): added p50 ${median(added) >= 0 ? "+" : ""}${median(added).toFixed(3)} ms, ` +
       `added CPU ${median(cpuAdded).toFixed(0)} µs/req, req/s ratio ${median(ratios).toFixed(2)} × (medians of ${rounds})` +

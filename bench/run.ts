@@ -4,13 +4,14 @@
 // Knobs: BENCH_SECONDS (per run, default 10; 2 is the quick mode), BENCH_ROUNDS (rounds of
 // every target back to back, default 3; figures are medians), BENCH_STARTS (start-up trials
 // on each database, the two taking turns, default 9), BENCH_SEED_KEYS / BENCH_SEED_ROWS,
-// BENCH_STREAM_GAP_MS, BENCH_OUT.
+// BENCH_STREAM_GAP_MS, BENCH_OUT. With wrk installed the non-streaming scenarios run with it
+// too, a cross-check of the load generator's influence; the targets are judged on autocannon's.
 
 import { Database } from "bun:sqlite";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runLoad, runStreams, type LoadResult } from "./load";
+import { median, runLoad, runStreams, runWrk, wrkInstalled, type LoadResult } from "./load";
 import { cpuMs, describeMachine, machineCpuMs, memoryMb } from "./proc";
 import { seedDatabase } from "./seed";
 import { authHeaders, BINARY, createLiveKey, REQUEST_BODY, ROOT, startBaseline, startRouter, startUpstream, stopAll, STREAM_BODY, writeConfig, type Target } from "./targets";
@@ -24,7 +25,6 @@ const SEED_KEYS = Number(env.BENCH_SEED_KEYS ?? 100_000);
 const SEED_ROWS = Number(env.BENCH_SEED_ROWS ?? 1_000_000);
 const OUT = env.BENCH_OUT ?? join(import.meta.dir, "RESULTS.md");
 const log = (line: string) => console.error(`[bench] ${line}`);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 // ---- one measured run --------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ interface Measured extends LoadResult {
   maxRssMb: number;
 }
 
-type Scenario = { id: "c64" | "c1" | "ttfb"; title: string; run: (target: Target, seconds: number) => Promise<LoadResult> };
+type Scenario = { id: "c64" | "c1" | "ttfb" | "c64-wrk" | "c1-wrk"; title: string; run: (target: Target, seconds: number) => Promise<LoadResult> };
 
 async function measure(target: Target, upstream: Target, scenario: Scenario): Promise<Measured> {
   const warmup = await scenario.run(target, WARMUP_SECONDS);
@@ -53,7 +53,7 @@ async function measure(target: Target, upstream: Target, scenario: Scenario): Pr
   const after = cpu();
   const requests = Math.max(result.requests, 1);
   const targetMs = after.target - before.target;
-  const harnessMs = after.harness - before.harness;
+  const harnessMs = after.harness - before.harness + (result.generatorCpuMs ?? 0);
   const wallMs = (after.machine.total - before.machine.total) / availableParallelism();
   return {
     ...result,
@@ -132,6 +132,14 @@ async function main(): Promise<boolean> {
       { id: "c1", title: "non-streaming, 1 connection", run: (t, s) => runLoad({ url: t.url, headers, body: REQUEST_BODY, connections: 1, seconds: s }) },
       { id: "ttfb", title: "streaming, 1 connection (latency = time to first byte)", run: (t, s) => runStreams({ url: t.url, headers, body: STREAM_BODY, seconds: s }) },
     ];
+    if (wrkInstalled()) {
+      scenarios.push(
+        { id: "c64-wrk", title: "non-streaming, 64 connections, wrk", run: (t, s) => runWrk({ url: t.url, headers, body: REQUEST_BODY, connections: 64, seconds: s }) },
+        { id: "c1-wrk", title: "non-streaming, 1 connection, wrk", run: (t, s) => runWrk({ url: t.url, headers, body: REQUEST_BODY, connections: 1, seconds: s }) },
+      );
+    } else {
+      log("wrk is not installed (apt install wrk): the cross-check with wrk is left out");
+    }
     // Every target runs each scenario once per round, back to back, so a noisy spell on the
     // shared machine hits all three alike; the report takes medians over the rounds.
     const targets = [baseline, router, seeded];
@@ -212,7 +220,8 @@ function renderReport(input: ReportInput): { markdown: string; healthy: boolean 
     "ParrotRouter is the compiled `./parrotrouter` with every feature on: a `pr-live` key made by the CLI, auth, credit hold, charge, usage row and hourly rollup in SQLite (WAL) for every request. " +
       "Its log level is `warn`, so the one JSON line per request is not written (at `info` stdout logging, not routing, would dominate). " +
       `The baseline (\`bench/baseline.ts\`) is a bare Bun.serve + fetch pass-through. Both sit in front of the same fake OpenAI upstream (\`bench/upstream.ts\`). ` +
-      `Load: autocannon ${autocannonVersion()} (keep-alive, closed loop) for non-streaming; a sequential fetch client for streams (upstream chunks ${env.BENCH_STREAM_GAP_MS ?? 5} ms apart, TTFB = first body chunk).`,
+      `Load: autocannon ${autocannonVersion()} (keep-alive, closed loop) for non-streaming; a sequential fetch client for streams (upstream chunks ${env.BENCH_STREAM_GAP_MS ?? 5} ms apart, TTFB = first body chunk)` +
+      (index("c64-wrk") === -1 ? " (wrk was not installed: no cross-check)." : `; the rows marked wrk drove the same requests with ${wrkVersion()} (one thread), a cross-check of the load generator's own influence.`),
   );
   lines.push("");
   lines.push("| scenario | target | req/s | p50 ms | p99 ms | target CPU ms/req | upstream + load generator CPU ms/req | other load (cores) | max RSS MB | failures |");
@@ -269,6 +278,13 @@ function renderReport(input: ReportInput): { markdown: string; healthy: boolean 
   lines.push("|---|---:|---|");
   for (const [label, value, met] of targets) lines.push(`| ${label} | ${value} | ${met ? "met" : "**missed**"} |`);
   lines.push("");
+  if (index("c64-wrk") !== -1) {
+    lines.push(
+      `The targets are judged on autocannon's figures, the instrument of record since the first run. With wrk: throughput at 64 connections ${f(vs("c64-wrk", PR, BASE, rps, ratio))} × the pass-through, ` +
+        `added p50 at 1 connection +${f(vs("c1-wrk", PR, BASE, p50, diff), 3)} ms.`,
+    );
+    lines.push("");
+  }
   lines.push(`Seeded against empty database, per round (positive = worse): ${seededFigures.map(([label, pct]) => `${label} ${f(pct, 1)} %`).join("; ")}.`);
   lines.push("");
   lines.push(
@@ -277,6 +293,11 @@ function renderReport(input: ReportInput): { markdown: string; healthy: boolean 
       ".",
   );
   return { markdown: lines.join("\n"), healthy: failures === 0 && input.ledgerOk && input.usageRows >= input.answered };
+}
+
+function wrkVersion(): string {
+  const banner = Bun.spawnSync(["wrk", "--version"]).stdout.toString();
+  return /wrk \S+/.exec(banner)?.[0] ?? "wrk";
 }
 
 function autocannonVersion(): string {

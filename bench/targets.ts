@@ -69,12 +69,23 @@ export async function startUpstream(): Promise<{ target: Target; port: number }>
   return { target, port };
 }
 
-export function startBaseline(upstream: Target): Promise<Target> {
+/** A reference proxy script of bench/ in front of `upstream`. */
+function startProxy(name: string, script: string, upstream: Target): Promise<Target> {
   const port = freePort();
-  return start("baseline", [process.execPath, "bench/baseline.ts"], `http://${HOST}:${port}/v1/chat/completions`, listening(port), {
+  return start(name, [process.execPath, script], `http://${HOST}:${port}/v1/chat/completions`, listening(port), {
     PORT: String(port),
     UPSTREAM_URL: upstream.url,
   });
+}
+
+/** The floor: bench/baseline.ts, the bare pass-through. */
+export function startBaseline(upstream: Target): Promise<Target> {
+  return startProxy("baseline", "bench/baseline.ts", upstream);
+}
+
+/** bench/json-proxy.ts: what any proxy billing from a JSON answer does, and nothing more. */
+export function startJsonProxy(upstream: Target): Promise<Target> {
+  return startProxy("json proxy", "bench/json-proxy.ts", upstream);
 }
 
 /** A config with one priced model routed to the fake upstream; log level warn. */
