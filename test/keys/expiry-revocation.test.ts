@@ -4,16 +4,12 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ManualClock } from "../../src/shared/clock";
-import { projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { projectWithKey, serverForBlock, startTestServer, type TestServer } from "../support/server";
 import { adminApi, chat, cliConfigFor, cliJson, expectError, INVALID_KEY, runCli, v1 } from "./support";
 
 describe("expiry", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
 
   test("a key works until the millisecond before expires_at and is invalid_api_key from expires_at on", async () => {
     const { project } = projectWithKey(server);
@@ -62,11 +58,7 @@ describe("expiry", () => {
 });
 
 describe("revocation through the admin API", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock();
 
   test("a cached key is invalid_api_key on the very next request, on every /v1 route", async () => {
     const { key } = projectWithKey(server);

@@ -2,7 +2,7 @@
 // id of the chain's first key, which spend caps and rate limits are counted against; databases
 // from before the lineage column get it filled from the replaced_by links.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,16 +13,12 @@ import { applyMigrations, embeddedMigrations } from "../../src/db/migrate";
 import journal from "../../src/db/migrations/meta/_journal.json";
 import { KeyRepository } from "../../src/keys/repository";
 import { ManualClock } from "../../src/shared/clock";
-import { projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { projectWithKey, serverForBlock } from "../support/server";
 import { adminApi } from "./support";
 
 describe("rotation records the lineage", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
   const lineageOf = (id: string) => server.runtime.keys.find(id)!.lineageId;
 
   test("a fresh key is its own lineage; every key rotated from it, directly or not, shares it", async () => {

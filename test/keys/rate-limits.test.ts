@@ -2,12 +2,12 @@
 // in memory; 429 rate_limit_exceeded with retry-after and OpenAI's x-ratelimit-* headers; and
 // failed authentications limited per client IP without slowing anyone else.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { generateKey } from "../../src/keys/format";
 import { ApiError } from "../../src/shared/errors";
 import { ManualClock } from "../../src/shared/clock";
-import { DEFAULT_TEST_YAML, projectWithKey, startTestServer, type TestServer } from "../support/server";
+import { DEFAULT_TEST_YAML, projectWithKey, serverForBlock, startTestServer, type TestServer } from "../support/server";
 import { adminApi, chat, expectError, INVALID_KEY, v1, type Reply } from "./support";
 
 const ratelimit = (result: Reply) => Object.fromEntries([...result.headers].filter(([name]) => name.startsWith("x-ratelimit-")));
@@ -15,11 +15,7 @@ const requestCount = (server: TestServer) => (server.runtime.database.sqlite.que
 
 describe("per-key requests per minute", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock, yaml: `rate_limits: { rpm: 5 }\n${DEFAULT_TEST_YAML}` });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock, yaml: `rate_limits: { rpm: 5 }\n${DEFAULT_TEST_YAML}` });
 
   test("rpm 2: two requests pass with OpenAI's headers, the third is 429 with retry-after; 30 s later one more passes", async () => {
     const { key } = projectWithKey(server, 5, { rpm: 2 });
@@ -97,11 +93,7 @@ describe("per-key requests per minute", () => {
 
 describe("per-key tokens per minute", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
 
   test("a request reserves prompt + max_tokens; over tpm → 429 with the -tokens trio; a minute later it passes", async () => {
     const { key } = projectWithKey(server, 5, { tpm: 100 });
@@ -130,11 +122,7 @@ describe("per-key tokens per minute", () => {
 
 describe("project defaults from config and changes through the admin API", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock, yaml: `rate_limits: { rpm: 3, tpm: 100000 }\n${DEFAULT_TEST_YAML}` });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock, yaml: `rate_limits: { rpm: 3, tpm: 100000 }\n${DEFAULT_TEST_YAML}` });
 
   test("a key without limits of its own gets the config's rpm and tpm; /v1/key shows them", async () => {
     const { key } = projectWithKey(server);
@@ -158,11 +146,7 @@ describe("project defaults from config and changes through the admin API", () =>
 
 describe("failed authentications per client IP", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
 
   const guess = () => v1(server, generateKey("live"), "GET", "/models");
 
@@ -220,11 +204,7 @@ describe("failed authentications per client IP", () => {
 // on a failure, and once a second per key to remember where the key was last used from.
 describe("the client IP is read only when needed", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
 
   function counting(ip: string) {
     const asked = { count: 0 };
@@ -278,11 +258,7 @@ describe("the client IP is read only when needed", () => {
 // budget, and during the grace period the old and new secrets had a full rpm/tpm each.
 describe("a rotated key shares its predecessor's rate limits", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
   const send = (secret: string, extra: Record<string, unknown> = {}) => v1(server, secret, "POST", "/chat/completions", chat("cheap", extra));
 
   test("rpm exhausted → rotate → the new secret is still 429 until the minute refills", async () => {
@@ -334,11 +310,7 @@ describe("a rotated key shares its predecessor's rate limits", () => {
 
 describe("x-ratelimit-* headers on every response of a limited key", () => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 9, 0, 0));
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(() => server.stop());
+  const server = serverForBlock({ clock });
   const reads = ["/models", "/models/cheap", "/key", "/credits", "/usage"];
 
   test("GET /v1/models, /v1/models/{id}, /v1/key, /v1/credits and /v1/usage report the budget and take nothing from it", async () => {

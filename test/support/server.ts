@@ -1,6 +1,7 @@
 // Starts a real ParrotRouter server in-process on a free port, with its own temporary
 // database and config, for tests that talk HTTP to it (official SDKs included).
 
+import { afterAll, beforeAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,6 +100,19 @@ function assertNoSecretsLogged(logs: string[], runtime: Runtime): void {
       throw new Error(`a secret reached the log: ${line.slice(0, 200)}`);
     }
   }
+}
+
+/**
+ * The test server of a `describe` block: started before its tests and stopped after them. The
+ * object returned is filled in by the block's `beforeAll`, so its tests use it as the server.
+ */
+export function serverForBlock(options: TestServerOptions = {}): TestServer {
+  const server = {} as TestServer;
+  beforeAll(async () => {
+    Object.assign(server, await startTestServer(options));
+  });
+  afterAll(() => server.stop());
+  return server;
 }
 
 /** A project with credits and a live key, the usual start of a test. */
