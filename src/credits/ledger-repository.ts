@@ -41,8 +41,8 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
-/** A usage row not written: its request id was recorded before. */
-const NOT_WRITTEN = { changes: 0, lastInsertRowid: 0 };
+/** The `requests.seq` a usage row was committed at, or null when it was not written (its request id was recorded before). */
+type InsertedAt = number | null;
 
 /** What the usage-row insert found: a request id recorded before is not settled again. */
 export interface Settled {
@@ -51,6 +51,8 @@ export interface Settled {
 
 export class LedgerRepository {
   private readonly insertRequest;
+  private readonly appliedWithId;
+  private readonly lastSeq;
   private readonly keySpendSince;
   private readonly balanceOf;
   private readonly settleTransaction;
@@ -66,17 +68,23 @@ export class LedgerRepository {
     const p = sql.placeholder;
     // The per-request writes are plain bun:sqlite statements with positional parameters:
     // drizzle's placeholder filling and row mapping cost more than the statements themselves.
-    // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
-    // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
     // `applied = 0`: the row joins the secondary indexes when the applier applies it, so this
     // commit writes one B-tree page. A request id already applied (found through the partial
     // unique index, a read) is not written again; one still pending is caught in memory (below).
+    // The check and the next `seq` are their own statements, not an `INSERT … SELECT` from
+    // `requests`: SQLite runs an insert that reads its own table through a temporary table,
+    // which cost half of every insert (bench/RESULTS.md, sixth session).
     this.insertRequest = sqlite.prepare<unknown, (string | number | null)[]>(
       `INSERT INTO requests (seq, id, project_id, key_id, env, endpoint, model, provider, upstream_model, stream, status,
          input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at, applied)
-       SELECT max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1,
-         ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0
-       WHERE NOT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND applied = 1)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+    );
+    this.appliedWithId = sqlite.prepare<{ found: number }, [string]>("SELECT 1 AS found FROM requests WHERE id = ? AND applied = 1");
+    // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
+    // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
+    // Read inside the write transaction, so no other process can take the same numbers.
+    this.lastSeq = sqlite.prepare<{ seq: number }, []>(
+      "SELECT max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) AS seq",
     );
     this.keySpendSince = db
       .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
@@ -102,25 +110,30 @@ export class LedgerRepository {
 
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
-    this.settleTransaction = sqlite.transaction((record: RequestRecord) => this.insertRequestRow(record));
-    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]) => {
+    this.settleTransaction = sqlite.transaction((record: RequestRecord): InsertedAt => {
+      const seq = this.lastSeq.get()!.seq;
+      return this.insertRequestRow(record, seq + 1) ? seq + 1 : null;
+    });
+    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]): InsertedAt[] => {
       const inThisGroup = new Set<string>();
+      let seq = this.lastSeq.get()!.seq;
       return records.map((record) => {
-        if (inThisGroup.has(record.requestId)) return NOT_WRITTEN;
+        if (inThisGroup.has(record.requestId)) return null;
         inThisGroup.add(record.requestId);
-        return this.insertRequestRow(record);
+        return this.insertRequestRow(record, seq + 1) ? ++seq : null;
       });
     });
   }
 
-  /** The request's usage row; `changes` is 0 when its id was recorded before (applied, or pending in this process). */
-  private insertRequestRow(record: RequestRecord): { changes: number; lastInsertRowid: number | bigint } {
-    if (this.applier.isPending(record.requestId)) return NOT_WRITTEN;
-    return this.insertRequest.run(
-      record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
+  /** Writes the request's usage row at `seq`; false when its id was recorded before (applied, or pending in this process). */
+  private insertRequestRow(record: RequestRecord, seq: number): boolean {
+    if (this.applier.isPending(record.requestId) || this.appliedWithId.get(record.requestId)) return false;
+    this.insertRequest.run(
+      seq, record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
       record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
     );
+    return true;
   }
 
   /**
@@ -129,10 +142,10 @@ export class LedgerRepository {
    * A request id seen before changes nothing.
    */
   settle(record: RequestRecord): Settled {
-    const inserted = this.settleTransaction.immediate(record);
+    const seq = this.settleTransaction.immediate(record);
     this.transactions++;
-    if (inserted.changes === 0) return { duplicate: true };
-    this.applier.settled([{ seq: Number(inserted.lastInsertRowid), record }]);
+    if (seq === null) return { duplicate: true };
+    this.applier.settled([{ seq, record }]);
     return { duplicate: false };
   }
 
@@ -140,8 +153,8 @@ export class LedgerRepository {
   settleMany(records: RequestRecord[]): Settled[] {
     const inserted = this.settleManyTransaction.immediate(records);
     this.transactions++;
-    this.applier.settled(inserted.flatMap((row, i) => (row.changes === 0 ? [] : [{ seq: Number(row.lastInsertRowid), record: records[i]! }])));
-    return inserted.map((row) => ({ duplicate: row.changes === 0 }));
+    this.applier.settled(inserted.flatMap((seq, i) => (seq === null ? [] : [{ seq, record: records[i]! }])));
+    return inserted.map((seq) => ({ duplicate: seq === null }));
   }
 
   /** Adds a grant or adjustment and returns the entry and the new balance. */
