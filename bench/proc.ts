@@ -1,7 +1,7 @@
 // What a process costs, read from /proc: CPU time (utime + stime) and resident memory; and
 // the machine the benchmark ran on.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, release } from "node:os";
 
 const TICKS_PER_SECOND = 100; // CLK_TCK (`getconf CLK_TCK`), 100 on Linux
@@ -34,4 +34,25 @@ export function machineCpuMs(): { busy: number; total: number } {
   const total = fields.reduce((a, b) => a + b, 0);
   const idle = fields[3]! + fields[4]!; // idle + iowait
   return { busy: ((total - idle) * 1000) / TICKS_PER_SECOND, total: (total * 1000) / TICKS_PER_SECOND };
+}
+
+/** One thread's name and the nanoseconds it has spent on a CPU and runnable but waiting for one. */
+export interface ThreadTimes {
+  name: string;
+  onCpuNs: number;
+  waitingNs: number;
+}
+
+/** Every thread of the process, by thread id (/proc/<pid>/task/<tid>/schedstat). */
+export function threadTimes(pid: number): Map<string, ThreadTimes> {
+  const threads = new Map<string, ThreadTimes>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [onCpuNs, waitingNs] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ").map(Number);
+      threads.set(tid, { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(), onCpuNs: onCpuNs!, waitingNs: waitingNs! });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return threads;
 }

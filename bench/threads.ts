@@ -1,0 +1,104 @@
+// `bun bench/threads.ts`: where the two cores go at 64 connections. The pass-through, the
+// JSON-reading proxy (bench/json-proxy.ts) and ParrotRouter from source take turns (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4);
+// for each, every busy thread's share of the wall clock on a CPU and runnable but waiting for
+// one (/proc/<pid>/task/*/schedstat), the CPU per request of each process on the machine (the
+// target, the fake upstream, the load generator: autocannon runs in this process), and what
+// that sum allows: the req/s the machine could give if both cores were always busy.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { median, runLoad } from "./load";
+import { machineCpuMs, threadTimes, type ThreadTimes } from "./proc";
+import { authHeaders, createLiveKey, REQUEST_BODY, SOURCE, startBaseline, startJsonProxy, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
+
+const CONNECTIONS = 64;
+const seconds = Number(process.env.BENCH_SECONDS ?? 4);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Threads busy less than this share of the run are left out of the table. */
+const SHOWN_ABOVE = 0.01;
+
+interface Measured {
+  rps: number;
+  machineBusy: number;
+  /** "process / thread" → per-round figures. */
+  threads: Map<string, { onCpu: number[]; waiting: number[]; usPerRequest: number[] }>;
+  processUsPerRequest: Map<string, number[]>;
+}
+
+const work = mkdtempSync(join(tmpdir(), "parrotrouter-threads-"));
+try {
+  const upstream = await startUpstream();
+  const baseline = await startBaseline(upstream.target);
+  const jsonProxy = await startJsonProxy(upstream.target);
+  const config = writeConfig(work, "threads", join(work, "threads.db"), upstream.port);
+  const key = createLiveKey(SOURCE, config);
+  const router = await startRouter("parrotrouter (source)", SOURCE, config, key);
+  const targets = [
+    { name: "pass-through", target: baseline, headers: { "content-type": "application/json" } },
+    { name: "json proxy", target: jsonProxy, headers: { "content-type": "application/json" } },
+    { name: "parrotrouter", target: router, headers: authHeaders(key) },
+  ];
+  const figures = new Map(targets.map((t) => [t.name, { rps: [] as number[], busy: [] as number[], threads: new Map(), processes: new Map() }]));
+  for (const t of targets) await runLoad({ url: t.target.url, headers: t.headers, body: REQUEST_BODY, connections: CONNECTIONS, seconds: 2 }); // warm-up
+
+  for (let round = 0; round < rounds; round++) {
+    for (const t of targets.map((_, i) => targets[(i + round) % targets.length]!)) {
+      const processes = { [t.name]: t.target.pid, "fake upstream": upstream.target.pid, "load generator": process.pid };
+      const before = new Map(Object.entries(processes).map(([name, pid]) => [name, threadTimes(pid)]));
+      const machineBefore = machineCpuMs();
+      const started = performance.now();
+      const result = await runLoad({ url: t.target.url, headers: t.headers, body: REQUEST_BODY, connections: CONNECTIONS, seconds });
+      const wallNs = (performance.now() - started) * 1e6;
+      const machineAfter = machineCpuMs();
+      if (result.failures > 0) throw new Error(`${t.name}: ${result.failures} failed requests`);
+      const f = figures.get(t.name)!;
+      f.rps.push(result.rps);
+      f.busy.push((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total));
+      for (const [processName, pid] of Object.entries(processes)) {
+        let processNs = 0;
+        for (const [tid, now] of threadTimes(pid)) {
+          const then: ThreadTimes | undefined = before.get(processName)!.get(tid);
+          if (!then) continue;
+          const onCpuNs = now.onCpuNs - then.onCpuNs;
+          processNs += onCpuNs;
+          const row = `${processName} / ${now.name}`;
+          if (!f.threads.has(row)) f.threads.set(row, { onCpu: [], waiting: [], usPerRequest: [] });
+          const thread = f.threads.get(row)!;
+          thread.onCpu.push(onCpuNs / wallNs);
+          thread.waiting.push((now.waitingNs - then.waitingNs) / wallNs);
+          thread.usPerRequest.push(onCpuNs / 1000 / result.requests);
+        }
+        if (!f.processes.has(processName)) f.processes.set(processName, []);
+        f.processes.get(processName)!.push(processNs / 1000 / result.requests);
+      }
+    }
+  }
+
+  const cores = availableParallelism();
+  console.log(`${rounds} rounds of ${seconds} s at ${CONNECTIONS} connections, targets taking turns; medians over the rounds\n`);
+  console.log("| target | thread | on a CPU | waiting for a CPU | CPU µs per request |\n|---|---|---:|---:|---:|");
+  for (const [name, f] of figures) {
+    for (const [row, thread] of f.threads) {
+      if (median(thread.onCpu) < SHOWN_ABOVE) continue;
+      console.log(`| ${name} | ${row} | ${pct(median(thread.onCpu))} | ${pct(median(thread.waiting))} | ${median(thread.usPerRequest).toFixed(1)} |`);
+    }
+  }
+  console.log(`\n| target | req/s | machine busy | CPU µs per request: target + fake upstream + load generator = all | req/s if all ${cores} cores were busy |\n|---|---:|---:|---|---:|`);
+  const passRps = median(figures.get("pass-through")!.rps);
+  for (const [name, f] of figures) {
+    const parts = [...f.processes.values()].map((values) => median(values));
+    const all = parts.reduce((a, b) => a + b, 0);
+    const ceiling = (cores * 1e6) / all;
+    console.log(
+      `| ${name} | ${median(f.rps).toFixed(0)} (${(median(f.rps) / passRps).toFixed(2)} ×) | ${pct(median(f.busy))} | ${parts.map((p) => p.toFixed(1)).join(" + ")} = ${all.toFixed(1)} | ${ceiling.toFixed(0)} (${(ceiling / passRps).toFixed(2)} × the pass-through's req/s) |`,
+    );
+  }
+} finally {
+  await stopAll();
+  rmSync(work, { recursive: true, force: true });
+}
+
+function pct(share: number): string {
+  return `${(share * 100).toFixed(1)} %`;
+}
