@@ -3,8 +3,9 @@
 // by request (the two routers' order alternating), so the machine's drift, which moves one
 // run's p50 by ±15 µs on a shared box, falls on all three alike. Prints each router's added
 // latency at the 25th, 50th and 75th percentiles and the difference; BENCH_REQUESTS (default
-// 15,000 per target, the first 2,000 discarded as warm-up). Both run from source. Compare a
-// revision with itself (`bun bench/ab.ts HEAD` on a clean tree) to see the noise floor.
+// 15,000 per target, the first 2,000 discarded as warm-up). Both run from source (BENCH_BINARY=1:
+// as compiled binaries). Compare a revision with itself (`bun bench/ab.ts HEAD` on a clean
+// tree) to see the noise floor.
 // The client is Bun's fetch, not autocannon, so the absolute figures differ from `npm run
 // bench`'s; the difference between the routers is what this is for.
 //
@@ -30,12 +31,21 @@ const WARM_UP = 2_000;
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+/** BENCH_BINARY=1: both revisions as compiled binaries (`npm run build`), as `npm run bench` runs them. */
+const compiled = process.env.BENCH_BINARY === "1";
 const work = mkdtempSync(join(tmpdir(), "parrotrouter-ab-"));
 const otherTree = join(work, "tree");
 
 function git(...args: string[]): void {
   const result = Bun.spawnSync(["git", ...args], { cwd: ROOT });
   if (result.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr.toString()}`);
+}
+
+/** Builds `tree`'s compiled binary and returns the command that runs it. */
+function compile(tree: string): string[] {
+  const build = Bun.spawnSync([process.execPath, "run", "build"], { cwd: tree, stdout: "ignore", stderr: "inherit" });
+  if (build.exitCode !== 0) throw new Error(`building ${tree} failed`);
+  return [join(tree, "parrotrouter")];
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.floor(sorted.length * q)]!;
@@ -82,13 +92,14 @@ async function throughput(pass: AbTarget, routers: AbTarget[]): Promise<void> {
 try {
   git("worktree", "add", "--detach", otherTree, ref);
   symlinkSync(join(ROOT, "node_modules"), join(otherTree, "node_modules"));
-  const other = [process.execPath, join(otherTree, "src/main.ts")];
+  const ours = compiled ? compile(ROOT) : SOURCE;
+  const other = compiled ? compile(otherTree) : [process.execPath, join(otherTree, "src/main.ts")];
 
   const upstream = await startUpstream();
   const baseline = await startBaseline(upstream.target);
   const routers = await Promise.all(
     [
-      { name: "this checkout", command: SOURCE },
+      { name: "this checkout", command: ours },
       { name: ref, command: other },
     ].map(async ({ name, command }): Promise<AbTarget> => {
       const config = writeConfig(work, name === ref ? "other" : "this", join(work, `${name === ref ? "other" : "this"}.db`), upstream.port);
