@@ -52,7 +52,6 @@ export interface Settled {
 export class LedgerRepository {
   private readonly insertRequest;
   private readonly appliedWithId;
-  private readonly lastSeq;
   private readonly keySpendSince;
   private readonly balanceOf;
   private readonly settleTransaction;
@@ -68,24 +67,21 @@ export class LedgerRepository {
     const p = sql.placeholder;
     // The per-request writes are plain bun:sqlite statements with positional parameters:
     // drizzle's placeholder filling and row mapping cost more than the statements themselves.
+    // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
+    // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
     // `applied = 0`: the row joins the secondary indexes when the applier applies it, so this
     // commit writes one B-tree page. A request id already applied (found through the partial
     // unique index, a read) is not written again; one still pending is caught in memory (below).
-    // The check and the next `seq` are their own statements, not an `INSERT … SELECT` from
-    // `requests`: SQLite runs an insert that reads its own table through a temporary table,
-    // which cost half of every insert (bench/RESULTS.md, sixth session).
+    // The check is a statement of its own and the row goes in with VALUES: as `INSERT … SELECT
+    // … WHERE NOT EXISTS`, reading the table it writes, SQLite ran every insert through a
+    // temporary table, half of its cost (bench/RESULTS.md, sixth session).
     this.insertRequest = sqlite.prepare<unknown, (string | number | null)[]>(
       `INSERT INTO requests (seq, id, project_id, key_id, env, endpoint, model, provider, upstream_model, stream, status,
          input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at, applied)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+       VALUES (max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1,
+         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
     this.appliedWithId = sqlite.prepare<{ found: number }, [string]>("SELECT 1 AS found FROM requests WHERE id = ? AND applied = 1");
-    // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
-    // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
-    // Read inside the write transaction, so no other process can take the same numbers.
-    this.lastSeq = sqlite.prepare<{ seq: number }, []>(
-      "SELECT max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) AS seq",
-    );
     this.keySpendSince = db
       .select({ total: sql<number>`coalesce(sum(${usageHourly.costNanoUsd}), 0)` })
       .from(usageHourly)
@@ -110,30 +106,26 @@ export class LedgerRepository {
 
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
-    this.settleTransaction = sqlite.transaction((record: RequestRecord): InsertedAt => {
-      const seq = this.lastSeq.get()!.seq;
-      return this.insertRequestRow(record, seq + 1) ? seq + 1 : null;
-    });
-    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]): InsertedAt[] => {
+    this.settleTransaction = sqlite.transaction((record: RequestRecord) => this.insertRequestRow(record));
+    this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]) => {
       const inThisGroup = new Set<string>();
-      let seq = this.lastSeq.get()!.seq;
       return records.map((record) => {
         if (inThisGroup.has(record.requestId)) return null;
         inThisGroup.add(record.requestId);
-        return this.insertRequestRow(record, seq + 1) ? ++seq : null;
+        return this.insertRequestRow(record);
       });
     });
   }
 
-  /** Writes the request's usage row at `seq`; false when its id was recorded before (applied, or pending in this process). */
-  private insertRequestRow(record: RequestRecord, seq: number): boolean {
-    if (this.applier.isPending(record.requestId) || this.appliedWithId.get(record.requestId)) return false;
-    this.insertRequest.run(
-      seq, record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
+  /** Writes the request's usage row and returns its `seq`; null when its id was recorded before (applied, or pending in this process). */
+  private insertRequestRow(record: RequestRecord): InsertedAt {
+    if (this.applier.isPending(record.requestId) || this.appliedWithId.get(record.requestId)) return null;
+    const inserted = this.insertRequest.run(
+      record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
       record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
     );
-    return true;
+    return Number(inserted.lastInsertRowid);
   }
 
   /**
