@@ -9,16 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alternatingRounds } from "./rounds";
-import { authHeaders, createLiveKey, SOURCE, startBaseline, startJsonProxy, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
+import { authHeaders, startUpstreamAndThreeProxies, stopAll } from "./targets";
 
 const work = mkdtempSync(join(tmpdir(), "parrotrouter-floor-"));
 try {
-  const upstream = await startUpstream();
-  const baseline = await startBaseline(upstream.target);
-  const jsonProxy = await startJsonProxy(upstream.target);
-  const config = writeConfig(work, "floor", join(work, "floor.db"), upstream.port);
-  const key = createLiveKey(SOURCE, config);
-  const router = await startRouter("parrotrouter (source)", SOURCE, config, key);
+  const { baseline, jsonProxy, router, key } = await startUpstreamAndThreeProxies(work, "floor");
   const json = { "content-type": "application/json" };
   await alternatingRounds(
     { name: "pass-through", url: baseline.url, pid: baseline.pid, headers: json },

@@ -88,6 +88,20 @@ export function startJsonProxy(upstream: Target): Promise<Target> {
   return startProxy("json proxy", "bench/json-proxy.ts", upstream);
 }
 
+/**
+ * The fake upstream and, in front of it, the pass-through, the JSON-reading proxy and
+ * ParrotRouter from source (its database and config in `dir`, a pr-live key made by its CLI).
+ */
+export async function startUpstreamAndThreeProxies(dir: string, name: string) {
+  const upstream = await startUpstream();
+  const baseline = await startBaseline(upstream.target);
+  const jsonProxy = await startJsonProxy(upstream.target);
+  const config = writeConfig(dir, name, join(dir, `${name}.db`), upstream.port);
+  const key = createLiveKey(SOURCE, config);
+  const router = await startRouter("parrotrouter (source)", SOURCE, config, key);
+  return { upstream, baseline, jsonProxy, router, key };
+}
+
 /** A config with one priced model routed to the fake upstream; log level warn. */
 export function writeConfig(dir: string, name: string, databasePath: string, upstreamPort: number): string {
   const path = join(dir, `${name}.yaml`);

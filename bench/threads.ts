@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, runLoad } from "./load";
 import { machineCpuMs, threadTimes, type ThreadTimes } from "./proc";
-import { authHeaders, createLiveKey, REQUEST_BODY, SOURCE, startBaseline, startJsonProxy, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
+import { authHeaders, REQUEST_BODY, startUpstreamAndThreeProxies, stopAll } from "./targets";
 
 const CONNECTIONS = 64;
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -18,28 +18,26 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Threads busy less than this share of the run are left out of the table. */
 const SHOWN_ABOVE = 0.01;
 
-interface Measured {
-  rps: number;
-  machineBusy: number;
-  /** "process / thread" → per-round figures. */
+/** Per-round figures of one target. */
+interface Figures {
+  rps: number[];
+  /** The machine's busy share of the run. */
+  busy: number[];
+  /** "process / thread" → shares of the wall clock and CPU µs per request. */
   threads: Map<string, { onCpu: number[]; waiting: number[]; usPerRequest: number[] }>;
-  processUsPerRequest: Map<string, number[]>;
+  /** process → CPU µs per request, all its threads. */
+  processes: Map<string, number[]>;
 }
 
 const work = mkdtempSync(join(tmpdir(), "parrotrouter-threads-"));
 try {
-  const upstream = await startUpstream();
-  const baseline = await startBaseline(upstream.target);
-  const jsonProxy = await startJsonProxy(upstream.target);
-  const config = writeConfig(work, "threads", join(work, "threads.db"), upstream.port);
-  const key = createLiveKey(SOURCE, config);
-  const router = await startRouter("parrotrouter (source)", SOURCE, config, key);
+  const { upstream, baseline, jsonProxy, router, key } = await startUpstreamAndThreeProxies(work, "threads");
   const targets = [
     { name: "pass-through", target: baseline, headers: { "content-type": "application/json" } },
     { name: "json proxy", target: jsonProxy, headers: { "content-type": "application/json" } },
     { name: "parrotrouter", target: router, headers: authHeaders(key) },
   ];
-  const figures = new Map(targets.map((t) => [t.name, { rps: [] as number[], busy: [] as number[], threads: new Map(), processes: new Map() }]));
+  const figures = new Map<string, Figures>(targets.map((t) => [t.name, { rps: [], busy: [], threads: new Map(), processes: new Map() }]));
   for (const t of targets) await runLoad({ url: t.target.url, headers: t.headers, body: REQUEST_BODY, connections: CONNECTIONS, seconds: 2 }); // warm-up
 
   for (let round = 0; round < rounds; round++) {
