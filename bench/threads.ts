@@ -1,15 +1,16 @@
 // `bun bench/threads.ts`: where the two cores go at 64 connections. The pass-through, the
-// JSON-reading proxy (bench/json-proxy.ts) and ParrotRouter from source take turns (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4);
-// for each, every busy thread's share of the wall clock on a CPU and runnable but waiting for
-// one (/proc/<pid>/task/*/schedstat), the CPU per request of each process on the machine (the
-// target, the fake upstream, the load generator: autocannon runs in this process), and what
-// that sum allows: the req/s the machine could give if both cores were always busy.
+// JSON-reading proxy (bench/json-proxy.ts) and ParrotRouter from source take turns
+// (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4). For each: every busy thread's share
+// of the wall clock on a CPU and runnable but waiting for one (/proc/<pid>/task/*/schedstat),
+// the CPU per request of each process on the machine (the target, the fake upstream, the load
+// generator: autocannon runs in this process), and what that sum allows: the req/s the machine
+// could give if both cores were always busy.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, runLoad } from "./load";
-import { machineCpuMs, threadTimes, type ThreadTimes } from "./proc";
+import { machineCpuMs, threadTimes } from "./proc";
 import { authHeaders, REQUEST_BODY, startUpstreamAndThreeProxies, stopAll } from "./targets";
 
 const CONNECTIONS = 64;
@@ -56,7 +57,7 @@ try {
       for (const [processName, pid] of Object.entries(processes)) {
         let processNs = 0;
         for (const [tid, now] of threadTimes(pid)) {
-          const then: ThreadTimes | undefined = before.get(processName)!.get(tid);
+          const then = before.get(processName)!.get(tid);
           if (!then) continue;
           const onCpuNs = now.onCpuNs - then.onCpuNs;
           processNs += onCpuNs;
