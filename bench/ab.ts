@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median } from "./load";
 import { alternatingRounds, type RoundFigures, type RoundTarget } from "./rounds";
-import { authHeaders, createLiveKey, REQUEST_BODY, ROOT, SOURCE, startBaseline, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
+import { authHeaders, compileBinary, createLiveKey, REQUEST_BODY, ROOT, SOURCE, startBaseline, startRouter, startUpstream, stopAll, writeConfig } from "./targets";
 
 const ref = process.argv[2];
 if (!ref) {
@@ -39,13 +39,6 @@ const otherTree = join(work, "tree");
 function git(...args: string[]): void {
   const result = Bun.spawnSync(["git", ...args], { cwd: ROOT });
   if (result.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr.toString()}`);
-}
-
-/** Builds `tree`'s compiled binary and returns the command that runs it. */
-function compile(tree: string): string[] {
-  const build = Bun.spawnSync([process.execPath, "run", "build"], { cwd: tree, stdout: "ignore", stderr: "inherit" });
-  if (build.exitCode !== 0) throw new Error(`building ${tree} failed`);
-  return [join(tree, "parrotrouter")];
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.floor(sorted.length * q)]!;
@@ -92,8 +85,8 @@ async function throughput(pass: AbTarget, routers: AbTarget[]): Promise<void> {
 try {
   git("worktree", "add", "--detach", otherTree, ref);
   symlinkSync(join(ROOT, "node_modules"), join(otherTree, "node_modules"));
-  const ours = compiled ? compile(ROOT) : SOURCE;
-  const other = compiled ? compile(otherTree) : [process.execPath, join(otherTree, "src/main.ts")];
+  const ours = compiled ? compileBinary(ROOT) : SOURCE;
+  const other = compiled ? compileBinary(otherTree) : [process.execPath, join(otherTree, "src/main.ts")];
 
   const upstream = await startUpstream();
   const baseline = await startBaseline(upstream.target);

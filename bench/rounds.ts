@@ -27,11 +27,16 @@ export interface RoundsSpec {
   seconds: number;
 }
 
+/** `list` in the order of round `round`: who goes first moves one place each round. */
+export function inTurn<T>(list: T[], round: number): T[] {
+  return list.map((_, i) => list[(i + round) % list.length]!);
+}
+
 /** Runs the rounds and prints each target's medians; returns the per-round figures by target. */
 export async function alternatingRounds(pass: RoundTarget, others: RoundTarget[], spec: RoundsSpec): Promise<Map<RoundTarget, RoundFigures>> {
   const figures = new Map<RoundTarget, RoundFigures>([pass, ...others].map((target) => [target, { ratios: [], cpuUs: [] }]));
   for (let round = 0; round < spec.rounds; round++) {
-    const rotated = others.map((_, i) => others[(i + round) % others.length]!);
+    const rotated = inTurn(others, round);
     let passRps = NaN;
     for (const target of [pass, ...rotated]) {
       const before = cpuMs(target.pid);

@@ -13,8 +13,9 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, runLoad, runStreams, runWrk, wrkInstalled, type LoadResult } from "./load";
 import { cpuMs, describeMachine, machineCpuMs, memoryMb } from "./proc";
+import { inTurn } from "./rounds";
 import { seedDatabase } from "./seed";
-import { authHeaders, BINARY, createLiveKey, REQUEST_BODY, ROOT, startBaseline, startRouter, startUpstream, stopAll, STREAM_BODY, writeConfig, type Target } from "./targets";
+import { authHeaders, BINARY, compileBinary, createLiveKey, REQUEST_BODY, ROOT, startBaseline, startRouter, startUpstream, stopAll, STREAM_BODY, writeConfig, type Target } from "./targets";
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
@@ -90,8 +91,7 @@ async function startupTrials(databases: { name: string; config: string }[], key:
 async function main(): Promise<boolean> {
   if (!existsSync(BINARY[0]!)) {
     log("building ./parrotrouter");
-    const build = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
-    if (build.exitCode !== 0) throw new Error("build failed");
+    compileBinary(ROOT);
   }
   const work = mkdtempSync(join(tmpdir(), "parrotrouter-bench-"));
   try {
@@ -148,10 +148,9 @@ async function main(): Promise<boolean> {
     const runs: Measured[][][] = scenarios.map(() => targets.map(() => []));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [s, scenario] of scenarios.entries()) {
-        for (let turn = 0; turn < targets.length; turn++) {
-          const t = (turn + round - 1) % targets.length;
-          log(`round ${round}/${ROUNDS}, ${scenario.title}: ${targets[t]!.name}`);
-          runs[s]![t]!.push(await measure(targets[t]!, upstream.target, scenario));
+        for (const target of inTurn(targets, round - 1)) {
+          log(`round ${round}/${ROUNDS}, ${scenario.title}: ${target.name}`);
+          runs[s]![targets.indexOf(target)]!.push(await measure(target, upstream.target, scenario));
         }
       }
     }

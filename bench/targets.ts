@@ -24,6 +24,13 @@ export interface Target {
 
 const running = new Set<Target>();
 
+/** Builds the compiled binary of the checkout at `tree` (`npm run build`) and returns the command that runs it. */
+export function compileBinary(tree: string): string[] {
+  const build = Bun.spawnSync([process.execPath, "run", "build"], { cwd: tree, stdout: "ignore", stderr: "inherit" });
+  if (build.exitCode !== 0) throw new Error(`building ${tree} failed`);
+  return [join(tree, "parrotrouter")];
+}
+
 /** Stops everything still running, newest first. */
 export async function stopAll(): Promise<void> {
   for (const target of [...running].reverse()) await target.stop();

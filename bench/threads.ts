@@ -11,6 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, runLoad } from "./load";
 import { machineCpuMs, threadTimes } from "./proc";
+import { inTurn } from "./rounds";
 import { authHeaders, REQUEST_BODY, startUpstreamAndThreeProxies, stopAll } from "./targets";
 
 const CONNECTIONS = 64;
@@ -42,7 +43,7 @@ try {
   for (const t of targets) await runLoad({ url: t.target.url, headers: t.headers, body: REQUEST_BODY, connections: CONNECTIONS, seconds: 2 }); // warm-up
 
   for (let round = 0; round < rounds; round++) {
-    for (const t of targets.map((_, i) => targets[(i + round) % targets.length]!)) {
+    for (const t of inTurn(targets, round)) {
       const processes = { [t.name]: t.target.pid, "fake upstream": upstream.target.pid, "load generator": process.pid };
       const before = new Map(Object.entries(processes).map(([name, pid]) => [name, threadTimes(pid)]));
       const machineBefore = machineCpuMs();
