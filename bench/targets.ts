@@ -77,11 +77,12 @@ export async function startUpstream(): Promise<{ target: Target; port: number }>
 }
 
 /** A reference proxy script of bench/ in front of `upstream`. */
-function startProxy(name: string, script: string, upstream: Target): Promise<Target> {
+function startProxy(name: string, script: string, upstream: Target, env: Record<string, string> = {}): Promise<Target> {
   const port = freePort();
   return start(name, [process.execPath, script], `http://${HOST}:${port}/v1/chat/completions`, listening(port), {
     PORT: String(port),
     UPSTREAM_URL: upstream.url,
+    ...env,
   });
 }
 
@@ -95,18 +96,25 @@ export function startJsonProxy(upstream: Target): Promise<Target> {
   return startProxy("json proxy", "bench/json-proxy.ts", upstream);
 }
 
+/** bench/lean-router.ts: every promise of the targets kept, flat in one file; `key` is the key it accepts. */
+export function startLeanRouter(upstream: Target, databasePath: string, key: string): Promise<Target> {
+  return startProxy("lean router", "bench/lean-router.ts", upstream, { DB_PATH: databasePath, BENCH_KEY: key });
+}
+
 /**
- * The fake upstream and, in front of it, the pass-through, the JSON-reading proxy and
- * ParrotRouter from source (its database and config in `dir`, a pr-live key made by its CLI).
+ * The fake upstream and, in front of it, the pass-through, the JSON-reading proxy, the lean
+ * router and ParrotRouter from source (each router's database and ParrotRouter's config in
+ * `dir`; one pr-live key, made by ParrotRouter's CLI, for both routers).
  */
-export async function startUpstreamAndThreeProxies(dir: string, name: string) {
+export async function startUpstreamAndReferenceProxies(dir: string, name: string) {
   const upstream = await startUpstream();
   const baseline = await startBaseline(upstream.target);
   const jsonProxy = await startJsonProxy(upstream.target);
   const config = writeConfig(dir, name, join(dir, `${name}.db`), upstream.port);
   const key = createLiveKey(SOURCE, config);
+  const leanRouter = await startLeanRouter(upstream.target, join(dir, `${name}-lean.db`), key);
   const router = await startRouter("parrotrouter (source)", SOURCE, config, key);
-  return { upstream, baseline, jsonProxy, router, key };
+  return { upstream, baseline, jsonProxy, leanRouter, router, key };
 }
 
 /** A config with one priced model routed to the fake upstream; log level warn. */

@@ -1,6 +1,6 @@
 // `bun bench/threads.ts`: where the two cores go at 64 connections (BENCH_CONNECTIONS=1: at
-// one). The pass-through, the JSON-reading proxy (bench/json-proxy.ts) and ParrotRouter from
-// source take turns (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4). For each: every busy
+// one). The pass-through, the JSON-reading proxy (bench/json-proxy.ts), the lean router
+// (bench/lean-router.ts) and ParrotRouter from source take turns (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4). For each: every busy
 // thread's share of the wall clock on a CPU and runnable but waiting for one
 // (/proc/<pid>/task/*/schedstat) and its CPU per request, the kernel's part of it shown; the CPU
 // per request of each process on the machine (the target, the fake upstream, the load
@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { median, runLoad } from "./load";
 import { machineCpuMs, threadTimes } from "./proc";
 import { inTurn } from "./rounds";
-import { authHeaders, REQUEST_BODY, startUpstreamAndThreeProxies, stopAll } from "./targets";
+import { authHeaders, REQUEST_BODY, startUpstreamAndReferenceProxies, stopAll } from "./targets";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -38,10 +38,11 @@ interface Figures {
 
 const work = mkdtempSync(join(tmpdir(), "parrotrouter-threads-"));
 try {
-  const { upstream, baseline, jsonProxy, router, key } = await startUpstreamAndThreeProxies(work, "threads");
+  const { upstream, baseline, jsonProxy, leanRouter, router, key } = await startUpstreamAndReferenceProxies(work, "threads");
   const targets = [
     { name: "pass-through", target: baseline, headers: { "content-type": "application/json" } },
     { name: "json proxy", target: jsonProxy, headers: { "content-type": "application/json" } },
+    { name: "lean router", target: leanRouter, headers: authHeaders(key) },
     { name: "parrotrouter", target: router, headers: authHeaders(key) },
   ];
   const figures = new Map<string, Figures>(targets.map((t) => [t.name, { rps: [], busy: [], threads: new Map(), processes: new Map(), kernelSplit: new Map() }]));
