@@ -75,10 +75,11 @@ export async function handleChatCompletion(runtime: Runtime, request: Request, s
 
   let sent: { result: ChatResult; attempt: { model: ModelConfig; route: { model: string } }; providerId: string };
   try {
-    sent = await sendOverRoutes(runtime, models, simulated, signal, (provider, attempt) =>
+    sent = await sendOverRoutes(runtime, models, simulated, signal, (provider, attempt) => {
+      const answered = provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal });
       // A stream that fails before its first content still falls back (see startStream).
-      provider.chat({ body: { ...forwarded, model: attempt.route.model }, stream, signal }).then(startStream),
-    );
+      return stream ? answered.then(startStream) : answered;
+    });
   } catch (error) {
     throw finishFailed(runtime, ctx, admitted, error, { endpoint: "chat.completions", model: models[0]!, stream, inputTokens, clientGone: request.signal.aborted });
   }

@@ -110,13 +110,26 @@ export class ClientGone extends Error {
   }
 }
 
-/** One attempt; the client leaving during it becomes ClientGone. */
-async function attemptOnce<T>(signal: AbortSignal, attempt: RouteAttempt, providerId: string, send: () => Promise<T>): Promise<T> {
+/**
+ * One attempt; the client leaving during it becomes ClientGone. An upstream attempt (`measured`)
+ * also gets its metrics: time to its result on success, an error count on failure. One async
+ * step for both, since every request pays for each one.
+ */
+async function attemptOnce<T>(runtime: Runtime, signal: AbortSignal, attempt: RouteAttempt, measured: boolean, send: () => Promise<T>): Promise<T> {
+  const providerId = attempt.route.provider;
   // Gone before anything was forwarded (during a retry's backoff, say): nothing was read.
   if (signal.aborted) throw signal.reason;
+  const started = performance.now();
   try {
-    return await send();
+    const result = await send();
+    if (measured) runtime.metrics.upstreamFirstByteOf(providerId).observe((performance.now() - started) / 1000);
+    return result;
   } catch (error) {
+    if (measured) {
+      const code = error instanceof ApiError ? error.code : "aborted";
+      runtime.metrics.upstreamErrors.inc({ provider: providerId, code });
+      runtime.logger.debug("upstream attempt failed", { provider: providerId, model: attempt.route.model, code });
+    }
     throw signal.aborted ? new ClientGone(attempt, providerId) : error;
   }
 }
@@ -131,29 +144,14 @@ export async function sendOverRoutes<T>(
 ): Promise<{ result: T; attempt: RouteAttempt; providerId: string }> {
   if (simulated) {
     const attempt: RouteAttempt = { model: models[0]!, route: { provider: "simulator", model: models[0]!.name, weight: 1 } };
-    return { result: await attemptOnce(signal, attempt, "simulator", () => send(runtime.simulator, attempt)), attempt, providerId: "simulator" };
+    return { result: await attemptOnce(runtime, signal, attempt, false, () => send(runtime.simulator, attempt)), attempt, providerId: "simulator" };
   }
   const { result, attempt } = await runtime.router.run(models, signal, (attempt) => {
     const provider = runtime.providers.get(attempt.route.provider);
     if (!provider) throw new ApiError({ code: "upstream_unavailable", message: `Provider ${attempt.route.provider} is not configured` });
-    return attemptOnce(signal, attempt, attempt.route.provider, () => timedSend(runtime, attempt, () => send(provider, attempt)));
+    return attemptOnce(runtime, signal, attempt, true, () => send(provider, attempt));
   });
   return { result, attempt, providerId: attempt.route.provider };
-}
-
-/** One upstream attempt, measured: time to first byte on success, an error count on failure. */
-async function timedSend<T>(runtime: Runtime, attempt: RouteAttempt, send: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  try {
-    const result = await send();
-    runtime.metrics.upstreamFirstByte.observe({ provider: attempt.route.provider }, (performance.now() - started) / 1000);
-    return result;
-  } catch (error) {
-    const code = error instanceof ApiError ? error.code : "aborted";
-    runtime.metrics.upstreamErrors.inc({ provider: attempt.route.provider, code });
-    runtime.logger.debug("upstream attempt failed", { provider: attempt.route.provider, model: attempt.route.model, code });
-    throw error;
-  }
 }
 
 export interface Outcome {

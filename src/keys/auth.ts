@@ -37,7 +37,11 @@ export class KeyAuthenticator {
    * system call per request).
    */
   authenticate(secret: string, clientIp: () => string, now: number): KeyRecord {
-    const hash = secret && isWellFormedKey(secret) ? hashKey(secret) : "";
+    // A key in memory is known to be well formed: only a miss pays for the shape and checksum
+    // check, which keeps junk from reaching the database.
+    const hashed = secret ? hashKey(secret) : "";
+    const cached = hashed ? this.cache.peek(hashed) : undefined;
+    const hash = cached || (secret && isWellFormedKey(secret)) ? hashed : "";
     let ip: string | undefined;
     const ipOf = () => (ip ??= clientIp());
     const blockedMs = this.failures.mayBlock(now) ? this.failures.blockedFor(ipOf(), now) : 0;
@@ -52,7 +56,7 @@ export class KeyAuthenticator {
       });
     }
     if (!secret) throw SEED_ERRORS.missingKey();
-    const key = hash ? this.cache.get(hash) : undefined;
+    const key = cached ?? (hash ? this.cache.get(hash) : undefined);
     if (!key || isKeyInactive(key, now)) {
       this.failures.recordFailure(ipOf(), now);
       throw SEED_ERRORS.invalidKey();

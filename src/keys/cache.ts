@@ -18,6 +18,11 @@ export class KeyCache {
     return found;
   }
 
+  /** The key with this hash if it is in memory; never reads the database. */
+  peek(hash: string): KeyRecord | undefined {
+    return this.byHash.get(hash);
+  }
+
   /** Drops every entry; the next lookups read fresh rows. */
   clear(): void {
     this.byHash.clear();

@@ -144,6 +144,7 @@ export class Metrics {
   readonly dbWrite = new Histogram("parrotrouter_db_write_seconds", "Duration of the settlement write transaction.", DB_BUCKETS);
   private readonly gauges: Gauge[] = [];
   private readonly finishedSeries = new Map<string, FinishedRequestSeries>();
+  private readonly firstByteSeries = new Map<string, HistogramSeries>();
 
   /**
    * The series a finished request adds to, looked up once per label combination (a handful
@@ -163,6 +164,16 @@ export class Metrics {
         dbWrite: this.dbWrite.series({}),
       };
       if (this.finishedSeries.size < MAX_CACHED_LABEL_SETS) this.finishedSeries.set(id, series);
+    }
+    return series;
+  }
+
+  /** The first-byte histogram of one provider, looked up once per provider. */
+  upstreamFirstByteOf(provider: string): HistogramSeries {
+    let series = this.firstByteSeries.get(provider);
+    if (!series) {
+      series = this.upstreamFirstByte.series({ provider });
+      if (this.firstByteSeries.size < MAX_CACHED_LABEL_SETS) this.firstByteSeries.set(provider, series);
     }
     return series;
   }

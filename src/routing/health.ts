@@ -27,11 +27,13 @@ export class RouteHealth {
   }
 
   isCoolingDown(route: RouteTarget): boolean {
+    if (this.routes.size === 0) return false; // every route healthy: no id to build
     const state = this.routes.get(RouteHealth.id(route));
     return state !== undefined && state.cooledUntil > this.clock.now();
   }
 
   recordSuccess(route: RouteTarget): void {
+    if (this.routes.size === 0) return;
     this.routes.delete(RouteHealth.id(route));
   }
 

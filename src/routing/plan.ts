@@ -36,6 +36,8 @@ export function orderRoutes(model: ModelConfig, random: () => number): RouteTarg
  * are all tried anyway, since a likely failure beats a certain refusal.
  */
 export function planAttempts(models: ModelConfig[], health: RouteHealth, random: () => number): RouteAttempt[] {
+  // One model with one route (the common case): it is tried whether or not it is cooling down.
+  if (models.length === 1 && models[0]!.routes.length === 1) return [{ model: models[0]!, route: models[0]!.routes[0]! }];
   const seen = new Set<string>();
   const healthy: RouteAttempt[] = [];
   const cooling: RouteAttempt[] = [];
