@@ -1,7 +1,7 @@
 // The upstream HTTP call every provider makes: first-byte timeout, no redirects, and the
 // translation of network failures and error statuses into retryable/final UpstreamErrors.
 
-import { followAbort } from "../shared/abort";
+import { followAbortAfter } from "../shared/abort";
 import { UpstreamError } from "../shared/errors";
 
 export interface UpstreamRequest {
@@ -15,6 +15,13 @@ export interface UpstreamRequest {
 }
 
 /**
+ * How long an upstream call runs before it starts following the caller's signal. A client that
+ * leaves stops the upstream call within this; LLM calls take seconds, and the ones that end
+ * sooner skip the listener's cost.
+ */
+const FOLLOW_CALLER_AFTER_MS = 50;
+
+/**
  * Sends the request and resolves once the upstream's headers arrive with a 2xx status.
  * Anything else becomes an UpstreamError saying whether the router may retry.
  */
@@ -22,7 +29,8 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
   // A timer we can clear once headers arrive: a signal like AbortSignal.timeout would stay
   // attached to the body and cut every stream longer than the first-byte timeout.
   // It also follows the caller's signal, so a client that leaves stops the upstream call.
-  const firstByte = followAbort(request.signal, new AbortController());
+  const firstByte = new AbortController();
+  const stopFollowing = followAbortAfter(request.signal, firstByte, FOLLOW_CALLER_AFTER_MS);
   const timer = setTimeout(() => firstByte.abort(), request.firstByteTimeoutMs);
   let response: Response;
   try {
@@ -36,6 +44,7 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
       // Bun decompresses for us; we re-frame the body anyway.
     });
   } catch (error) {
+    stopFollowing();
     if (request.signal.aborted) throw request.signal.reason ?? error;
     if (firstByte.signal.aborted) {
       throw new UpstreamError({
@@ -49,17 +58,22 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
     clearTimeout(timer);
   }
   if (response.status >= 200 && response.status < 300) {
-    bodyControllers.set(response, firstByte);
+    bodyControllers.set(response, { controller: firstByte, stopFollowing });
     return response;
   }
-  throw await upstreamErrorFromResponse(response);
+  try {
+    throw await upstreamErrorFromResponse(response);
+  } finally {
+    stopFollowing();
+  }
 }
 
 /**
  * The controller each upstream response's fetch listens to: aborting it after the headers
- * stops the body read and closes the upstream connection (a stalled JSON body).
+ * stops the body read and closes the upstream connection (a stalled JSON body). A JSON body
+ * read in time cancels the follow of the caller's signal that had not begun yet.
  */
-const bodyControllers = new WeakMap<Response, AbortController>();
+const bodyControllers = new WeakMap<Response, { controller: AbortController; stopFollowing: () => void }>();
 
 /** The provider's headers plus `content-type: application/json`, built once per headers object. */
 const jsonHeaders = new WeakMap<Record<string, string>, Record<string, string>>();
@@ -145,11 +159,11 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 /** Parses JSON from an upstream body, or fails as a bad gateway. */
 export async function readUpstreamJson(response: Response, bodyTimeoutMs = 120_000): Promise<Record<string, unknown>> {
   let stalled = false;
-  const controller = bodyControllers.get(response);
+  const upstream = bodyControllers.get(response);
   const timer = setTimeout(() => {
     stalled = true;
     // Aborting the fetch closes the connection; a body without one can only be dropped.
-    if (controller) controller.abort();
+    if (upstream) upstream.controller.abort();
     else response.body?.cancel().catch(() => {});
   }, bodyTimeoutMs);
   let text: string;
@@ -160,6 +174,7 @@ export async function readUpstreamJson(response: Response, bodyTimeoutMs = 120_0
     throw new UpstreamError({ code: "upstream_error", message: "Upstream connection failed while reading the body", retryable: true });
   } finally {
     clearTimeout(timer);
+    upstream?.stopFollowing();
   }
   try {
     const parsed = JSON.parse(text);

@@ -165,6 +165,25 @@ describe("a client that leaves before the answer pays for the prompt the upstrea
     expect(row.cost_nano_usd).toBe(costOfUsage({ inputTokens, outputTokens: 0, cachedInputTokens: 0 }, pricing));
   });
 
+  test("non-streaming: the upstream connection is closed whether the client left at once or after a while", async () => {
+    const { key } = newKey();
+    const before = fake.abandonedHangs();
+    fake.enqueue({ kind: "hang" });
+    // Gone at once: before the upstream call starts following the client (it begins 50 ms in).
+    expect(await leaveAfterForwarding(key, "/chat/completions", { model: "priced", messages })).toMatchObject({ status: 499 });
+    await eventually(() => fake.abandonedHangs() === before + 1);
+    fake.reset();
+    fake.enqueue({ kind: "hang" });
+    const controller = new AbortController();
+    const pending = post(key, "/chat/completions", { model: "priced", messages }, controller.signal).catch(() => "aborted");
+    await eventually(() => fake.requests.length === 1);
+    await Bun.sleep(150); // well after the follow began
+    controller.abort();
+    expect(await pending).toBe("aborted");
+    await eventually(() => fake.abandonedHangs() === before + 2);
+    await eventually(() => server.runtime.credits.openHolds() === 0);
+  });
+
   test("embeddings: gone while the upstream works → 499, input estimated and charged", async () => {
     const { key } = newKey();
     fake.enqueue({ kind: "hang" });

@@ -45,6 +45,8 @@ export interface FakeOpenAI {
   openStreams(): number;
   /** Number of streams whose reader went away before the stream finished. */
   cancelledStreams(): number;
+  /** Number of `hang` requests whose connection ParrotRouter closed. */
+  abandonedHangs(): number;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
   const queue: FakeBehavior[] = [];
   let open = 0;
   let cancelled = 0;
+  let abandoned = 0;
 
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -77,7 +80,10 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
       const behavior = queue.shift() ?? (body?.stream ? { kind: "stream" as const } : { kind: "ok" as const });
       const model = body?.model ?? "gpt-4o-2024-08-06";
 
-      if (behavior.kind === "hang") return new Promise<Response>(() => {});
+      if (behavior.kind === "hang") {
+        request.signal.addEventListener("abort", () => abandoned++, { once: true });
+        return new Promise<Response>(() => {});
+      }
       if (behavior.kind === "redirect") return new Response(null, { status: 307, headers: { location: behavior.location } });
       if (behavior.kind === "error") {
         return Response.json(
@@ -190,6 +196,7 @@ export function startFakeOpenAI(options: { ignoreEncodingFormat?: boolean } = {}
       requests.length = 0;
     },
     openStreams: () => open,
+    abandonedHangs: () => abandoned,
     cancelledStreams: () => cancelled,
     close: async () => {
       server.stop(true);
