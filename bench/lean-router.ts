@@ -4,10 +4,11 @@
 // forwards the request re-serialised with a provider key (the client's signal passed on, so a
 // client that leaves stops the upstream call), reads the upstream's usage, and answers only
 // after a group-commit transaction (requests finishing in one event-loop turn share it) has
-// durably written its usage row, its ledger charge and the project's new balance to SQLite
-// (WAL, synchronous NORMAL), with the cost headers. No routing, retries, rate limits, metrics,
-// logging, timeouts or framework: what it reaches is a ceiling for any implementation of the
-// same promises on this runtime, not something ParrotRouter could ship.
+// durably written its usage row, its ledger charge, the project's new balance and the hourly
+// rollup to SQLite (WAL, synchronous NORMAL), with the cost headers. No routing, retries, rate
+// limits, metrics, logging, timeouts, secondary indexes or framework: what it reaches is about
+// the best any implementation of the same promises could do on this runtime, not something
+// ParrotRouter could ship.
 // Listens on 127.0.0.1:$PORT, forwards to $UPSTREAM_URL, database at $DB_PATH; the accepted key
 // is $BENCH_KEY.
 
@@ -58,18 +59,25 @@ const commitRows = db.transaction((rows: Row[]) => {
   addToRollup.run("bench", rows[0]!.keyId, now - (now % 3_600_000), rows.length, input, output, total);
 });
 
-let waiting: { row: Row; resolve: () => void }[] = [];
+let waiting: { row: Row; resolve: () => void; reject: (error: unknown) => void }[] = [];
 let inFlight = 0;
+/** Commits everything queued in this event-loop turn in one transaction; each waiter learns how it went. */
 function flush(): void {
   const batch = waiting;
   waiting = [];
-  commitRows.immediate(batch.map((w) => w.row));
+  try {
+    commitRows.immediate(batch.map((w) => w.row));
+  } catch (error) {
+    for (const w of batch) w.reject(error);
+    return;
+  }
   for (const w of batch) w.resolve();
 }
+/** A lone request commits at once; otherwise it joins the next flush. */
 function commit(row: Row): Promise<void> | void {
   if (inFlight === 1 && waiting.length === 0) return void commitRows.immediate([row]);
-  return new Promise((resolve) => {
-    if (waiting.push({ row, resolve }) === 1) setImmediate(flush);
+  return new Promise((resolve, reject) => {
+    if (waiting.push({ row, resolve, reject }) === 1) setImmediate(flush);
   });
 }
 

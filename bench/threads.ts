@@ -1,13 +1,14 @@
 // `bun bench/threads.ts`: where the two cores go at 64 connections (BENCH_CONNECTIONS=1: at
 // one). The pass-through, the JSON-reading proxy (bench/json-proxy.ts), the lean router
-// (bench/lean-router.ts) and ParrotRouter from source take turns (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 4). For each: every busy
-// thread's share of the wall clock on a CPU and runnable but waiting for one
-// (/proc/<pid>/task/*/schedstat) and its CPU per request, the kernel's part of it shown; the CPU
-// per request of each process on the machine (the target, the fake upstream, the load
-// generator: autocannon runs in this process) and what that sum allows: the req/s the machine
-// could give if both cores were always busy; and for each process its CPU per request in user
-// space and in the kernel, and how often per request its threads blocked (voluntary context
-// switches) or were preempted (involuntary). The user/kernel split comes from 10-ms ticks.
+// (bench/lean-router.ts) and ParrotRouter from source take turns (BENCH_ROUNDS, default 3, of
+// BENCH_SECONDS, default 4). For each: every busy thread's share of the wall clock on a CPU
+// and runnable but waiting for one (/proc/<pid>/task/*/schedstat) and its CPU per request, the
+// kernel's part of it shown; the CPU per request of each process on the machine (the target,
+// the fake upstream, the load generator: autocannon runs in this process) and what that sum
+// allows: the req/s the machine could give if both cores were always busy; and for each
+// process its CPU per request in user space and in the kernel, and how often per request its
+// threads blocked (voluntary context switches) or were preempted (involuntary). The
+// user/kernel split comes from 10-ms ticks.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";

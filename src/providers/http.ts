@@ -28,7 +28,8 @@ const FOLLOW_CALLER_AFTER_MS = 50;
 export async function sendUpstream(request: UpstreamRequest): Promise<Response> {
   // A timer we can clear once headers arrive: a signal like AbortSignal.timeout would stay
   // attached to the body and cut every stream longer than the first-byte timeout.
-  // It also follows the caller's signal, so a client that leaves stops the upstream call.
+  // It also follows the caller's signal (from FOLLOW_CALLER_AFTER_MS on), so a client that
+  // leaves stops the upstream call.
   const firstByte = new AbortController();
   const stopFollowing = followAbortAfter(request.signal, firstByte, FOLLOW_CALLER_AFTER_MS);
   const timer = setTimeout(() => firstByte.abort(), request.firstByteTimeoutMs);
