@@ -102,11 +102,13 @@ export function admitAndHold(
  * this is not free: the upstream had the prompt by then, and bills it.
  */
 export class ClientGone extends Error {
-  constructor(
-    readonly attempt: RouteAttempt,
-    readonly providerId: string,
-  ) {
+  constructor(readonly attempt: RouteAttempt) {
     super("Client closed the request");
+  }
+
+  /** The provider that had the prompt ("simulator" for the simulator). */
+  get providerId(): string {
+    return this.attempt.route.provider;
   }
 }
 
@@ -130,7 +132,7 @@ async function attemptOnce<T>(runtime: Runtime, signal: AbortSignal, attempt: Ro
       runtime.metrics.upstreamErrors.inc({ provider: providerId, code });
       runtime.logger.debug("upstream attempt failed", { provider: providerId, model: attempt.route.model, code });
     }
-    throw signal.aborted ? new ClientGone(attempt, providerId) : error;
+    throw signal.aborted ? new ClientGone(attempt) : error;
   }
 }
 

@@ -103,10 +103,6 @@ export class Histogram {
     return series;
   }
 
-  observe(labels: Labels, value: number): void {
-    this.series(labels).observe(value);
-  }
-
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const [key, entry] of this.cells) {
