@@ -137,7 +137,7 @@ export class LedgerRepository {
     const seq = this.settleTransaction.immediate(record);
     this.transactions++;
     if (seq === null) return { duplicate: true };
-    this.applier.settled([{ seq, record }]);
+    this.applier.settled([{ seq, requestId: record.requestId }]);
     return { duplicate: false };
   }
 
@@ -145,7 +145,7 @@ export class LedgerRepository {
   settleMany(records: RequestRecord[]): Settled[] {
     const inserted = this.settleManyTransaction.immediate(records);
     this.transactions++;
-    this.applier.settled(inserted.flatMap((seq, i) => (seq === null ? [] : [{ seq, record: records[i]! }])));
+    this.applier.settled(inserted.flatMap((seq, i) => (seq === null ? [] : [{ seq, requestId: records[i]!.requestId }])));
     return inserted.map((seq) => ({ duplicate: seq === null }));
   }
 

@@ -13,8 +13,6 @@
 // process or in the CLI beside a running server, so nobody ever reads a lagging ledger.
 
 import type { Database } from "bun:sqlite";
-import type { RequestRecord } from "./ledger-repository";
-import { startOfUtcHour } from "./windows";
 
 /** Rows applied per transaction: bounds the size of one write transaction (a catch-up may run several). */
 const APPLY_BATCH = 2_000;
@@ -22,75 +20,20 @@ const APPLY_BATCH = 2_000;
 const EAGER_PENDING = 512;
 /** ...otherwise the longest a settled row waits before it is applied. */
 const APPLY_DELAY_MS = 50;
-/** Rows remembered in memory at most; past that (a database that stays busy) they are re-read. */
+/** Request ids remembered in memory at most; past that (a database that stays busy) only the table catches duplicates. */
 const MAX_REMEMBERED = 50_000;
 
-/** What applying a usage row needs of it. */
-type AppliedFields = Pick<RequestRecord, "requestId" | "projectId" | "keyId" | "env" | "model" | "inputTokens" | "outputTokens" | "cachedInputTokens" | "costNanoUsd" | "createdAt">;
-
-/** A usage row this process committed, with its place in commit order. */
+/** A usage row this process committed: its place in commit order and its request id. */
 export interface SettledRow {
   /** The row's `requests.seq`. */
   seq: number;
-  /** The fields its charge and rollup are made of. */
-  record: AppliedFields;
+  requestId: string;
 }
 
-/** A usage row as stored: what the catch-up reads back when it has no copy in memory. */
-interface PendingRow {
-  seq: number;
-  id: string;
-  project_id: string;
-  key_id: string;
-  env: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cached_input_tokens: number;
-  cost_nano_usd: number;
-  created_at: number;
-}
-
-function fromStored(row: PendingRow): SettledRow {
-  return {
-    seq: row.seq,
-    record: {
-      requestId: row.id, projectId: row.project_id, keyId: row.key_id, env: row.env, model: row.model, inputTokens: row.input_tokens,
-      outputTokens: row.output_tokens, cachedInputTokens: row.cached_input_tokens, costNanoUsd: row.cost_nano_usd, createdAt: row.created_at,
-    },
-  };
-}
-
-interface RollupSum {
-  projectId: string;
-  keyId: string;
-  model: string;
-  env: string;
-  hour: number;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  costNanoUsd: number;
-}
-
-function addToRollup(rollups: Map<string, RollupSum>, row: AppliedFields): void {
-  const hour = startOfUtcHour(row.createdAt);
-  const id = `${row.projectId}\u0000${row.keyId}\u0000${row.model}\u0000${row.env}\u0000${hour}`;
-  const sum = rollups.get(id);
-  if (!sum) {
-    rollups.set(id, {
-      projectId: row.projectId, keyId: row.keyId, model: row.model, env: row.env, hour, requests: 1,
-      inputTokens: row.inputTokens, outputTokens: row.outputTokens, cachedInputTokens: row.cachedInputTokens, costNanoUsd: row.costNanoUsd,
-    });
-    return;
-  }
-  sum.requests++;
-  sum.inputTokens += row.inputTokens;
-  sum.outputTokens += row.outputTokens;
-  sum.cachedInputTokens += row.cachedInputTokens;
-  sum.costNanoUsd += row.costNanoUsd;
-}
+/** The rows of one batch, `seq` from `first` to `last`. */
+type SeqRange = [first: number, last: number];
+/** The same, and the seqs whose charge was in the ledger already (JSON array, usually `[]`). */
+type SeqRangeExcept = [first: number, last: number, skipped: string];
 
 /** What a reader of balances, rollups or the ledger needs: bring them up to date first. */
 export type PendingSettlements = Pick<SettlementApplier, "catchUp" | "watermark">;
@@ -105,17 +48,20 @@ export interface SettlementApplierOptions {
 export class SettlementApplier {
   private readonly appliedSeq;
   private readonly lastSeq;
-  private readonly pendingRows;
-  private readonly idAtSeq;
   private readonly markApplied;
   private readonly notApplied;
   private readonly deleteRow;
-  private readonly insertCharge;
-  private readonly addToBalance;
-  private readonly upsertRollup;
+  private readonly chargeable;
+  private readonly lastLedgerId;
+  private readonly insertCharges;
+  private readonly chargedBefore;
+  private readonly upsertRollups;
+  private readonly upsertRollupsExcept;
+  private readonly addToBalances;
+  private readonly addToBalancesExcept;
   private readonly moveWatermark;
   private readonly applyBatch;
-  /** Rows this process committed and has not applied yet, in commit order (a copy; the table is the truth). */
+  /** Rows this process committed and has not applied yet, in commit order (their ids only; the table is the truth). */
   private remembered: SettledRow[] = [];
   /** The request ids of `remembered`: a second settlement of one still pending is refused at once. */
   private rememberedIds = new Set<string>();
@@ -132,33 +78,53 @@ export class SettlementApplier {
     this.onBackgroundError = options.onBackgroundError ?? (() => {});
     this.appliedSeq = sqlite.prepare<{ applied_seq: number }, []>("SELECT applied_seq FROM settlement_watermark WHERE id = 1");
     this.lastSeq = sqlite.prepare<{ seq: number | null }, []>("SELECT max(seq) AS seq FROM requests");
-    this.pendingRows = sqlite.prepare<PendingRow, [number, number]>(
-      `SELECT seq, id, project_id, key_id, env, model, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, created_at
-       FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
-    );
-    this.idAtSeq = sqlite.prepare<{ id: string }, [number]>("SELECT id FROM requests WHERE seq = ?");
+    // A batch is applied by a few statements over its seq range, each run once, not once per
+    // row: what stays per row is SQLite's B-tree work (bench/RESULTS.md, ninth session).
     // OR IGNORE: a row whose request id is applied already would break the partial unique
     // index; it stays `applied = 0` and is found by `notApplied` as a duplicate.
-    this.markApplied = sqlite.prepare<unknown, [number, number]>("UPDATE OR IGNORE requests SET applied = 1 WHERE seq BETWEEN ? AND ? AND applied = 0");
-    this.notApplied = sqlite.prepare<{ seq: number }, [number, number]>("SELECT seq FROM requests WHERE seq BETWEEN ? AND ? AND applied = 0");
+    this.markApplied = sqlite.prepare<unknown, SeqRange>("UPDATE OR IGNORE requests SET applied = 1 WHERE seq BETWEEN ? AND ? AND applied = 0");
+    this.notApplied = sqlite.prepare<{ seq: number }, SeqRange>("SELECT seq FROM requests WHERE seq BETWEEN ? AND ? AND applied = 0");
     this.deleteRow = sqlite.prepare<unknown, [number]>("DELETE FROM requests WHERE seq = ?");
+    this.chargeable = sqlite.prepare<{ rows: number }, SeqRange>("SELECT count(*) AS rows FROM requests WHERE seq BETWEEN ? AND ? AND applied = 1 AND cost_nano_usd > 0");
+    this.lastLedgerId = sqlite.prepare<{ id: number | null }, []>("SELECT max(id) AS id FROM ledger_entries");
     // A charge's request id is unique: a row applied twice (it cannot be, the watermark moves
     // with it) would still be charged once.
-    this.insertCharge = sqlite.prepare<unknown, [string, number, string, string, number]>(
+    this.insertCharges = sqlite.prepare<unknown, SeqRange>(
       `INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, request_id, key_id, created_at)
-       VALUES (?, 'charge', ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+       SELECT project_id, 'charge', -cost_nano_usd, id, key_id, created_at FROM requests
+       WHERE seq BETWEEN ? AND ? AND applied = 1 AND cost_nano_usd > 0 ORDER BY seq
+       ON CONFLICT (request_id) DO NOTHING`,
     );
-    this.addToBalance = sqlite.prepare<unknown, [number, string]>("UPDATE projects SET balance_nano_usd = balance_nano_usd + ? WHERE id = ?");
-    this.upsertRollup = sqlite.prepare<unknown, (string | number)[]>(
-      `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (project_id, key_id, model, env, hour) DO UPDATE SET
-         requests = requests + excluded.requests,
-         input_tokens = input_tokens + excluded.input_tokens,
-         output_tokens = output_tokens + excluded.output_tokens,
-         cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-         cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd`,
+    this.chargedBefore = sqlite.prepare<{ seq: number }, [number, number, number]>(
+      `SELECT r.seq FROM requests r JOIN ledger_entries l ON l.request_id = r.id
+       WHERE r.seq BETWEEN ? AND ? AND r.applied = 1 AND r.cost_nano_usd > 0 AND l.id <= ?`,
     );
+    const rollups = (except: string) =>
+      sqlite.prepare<unknown, SeqRange | SeqRangeExcept>(
+        `INSERT INTO usage_hourly (project_id, key_id, model, env, hour, requests, input_tokens, output_tokens, cached_input_tokens, cost_nano_usd)
+         SELECT project_id, key_id, model, env, created_at - created_at % 3600000, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost_nano_usd)
+         FROM requests WHERE seq BETWEEN ? AND ? AND applied = 1 ${except}
+         GROUP BY project_id, key_id, model, env, created_at - created_at % 3600000
+         ON CONFLICT (project_id, key_id, model, env, hour) DO UPDATE SET
+           requests = requests + excluded.requests,
+           input_tokens = input_tokens + excluded.input_tokens,
+           output_tokens = output_tokens + excluded.output_tokens,
+           cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+           cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd`,
+      );
+    const balances = (except: string) =>
+      sqlite.prepare<unknown, SeqRange | SeqRangeExcept>(
+        `UPDATE projects SET balance_nano_usd = balance_nano_usd - charged.total
+         FROM (SELECT project_id, sum(cost_nano_usd) AS total FROM requests
+               WHERE seq BETWEEN ? AND ? AND applied = 1 AND cost_nano_usd > 0 ${except} GROUP BY project_id) AS charged
+         WHERE projects.id = charged.project_id`,
+      );
+    // Rows whose request id was charged before (see applyOnce) are left out of both.
+    const exceptSkipped = "AND seq NOT IN (SELECT value FROM json_each(?))";
+    this.upsertRollups = rollups("");
+    this.upsertRollupsExcept = rollups(exceptSkipped);
+    this.addToBalances = balances("");
+    this.addToBalancesExcept = balances(exceptSkipped);
     this.moveWatermark = sqlite.prepare<unknown, [number]>("INSERT INTO settlement_watermark (id, applied_seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq");
     // IMMEDIATE: the watermark is read under the write lock, so two processes catching up at
     // once apply each row exactly once.
@@ -171,34 +137,12 @@ export class SettlementApplier {
     return this.appliedSeq.get()?.applied_seq ?? 0;
   }
 
-  /**
-   * The next rows after `watermark`: from memory when this process committed them (the common
-   * case), else read back from the table (rows of another process, or of a run that crashed).
-   */
-  private nextRows(watermark: number): SettledRow[] {
-    this.forgetApplied(watermark);
-    const rows: SettledRow[] = [];
-    for (const row of this.remembered) {
-      if (row.seq !== watermark + rows.length + 1 || rows.length === APPLY_BATCH) break;
-      rows.push(row);
-    }
-    if (rows.length > 0 && this.stillStored(rows[0]!) && this.stillStored(rows.at(-1)!)) return rows;
-    // No copies, or the table changed under them (rows deleted by hand before they were
-    // applied let their seq numbers be used again): the table is the truth.
-    if (rows.length > 0) this.forgetAll();
-    return this.pendingRows.all(watermark, APPLY_BATCH).map(fromStored);
-  }
-
-  private stillStored(row: SettledRow): boolean {
-    return this.idAtSeq.get(row.seq)?.id === row.record.requestId;
-  }
-
-  /** Drops the copies of rows at or below the watermark (applied, by this process or another). */
+  /** Drops the ids of rows at or below the watermark (applied, by this process or another). */
   private forgetApplied(watermark: number): void {
     let applied = 0;
     while (applied < this.remembered.length && this.remembered[applied]!.seq <= watermark) applied++;
     if (applied === 0) return;
-    for (const row of this.remembered.splice(0, applied)) this.rememberedIds.delete(row.record.requestId);
+    for (const row of this.remembered.splice(0, applied)) this.rememberedIds.delete(row.requestId);
   }
 
   private forgetAll(): void {
@@ -211,43 +155,34 @@ export class SettlementApplier {
     return this.rememberedIds.has(requestId);
   }
 
-  /** Applies one batch inside the caller's transaction; returns how many rows it applied. */
+  /** Applies the rows after the watermark, at most one batch, inside the caller's transaction; returns how many it applied. */
   private applyOnce(): number {
-    const rows = this.nextRows(this.watermark());
-    if (rows.length === 0) return 0;
-    const first = rows[0]!.seq;
-    const last = rows.at(-1)!.seq;
-    this.markApplied.run(first, last);
+    const watermark = this.watermark();
+    const last = Math.min(this.lastSeq.get()?.seq ?? 0, watermark + APPLY_BATCH);
+    if (last <= watermark) return 0;
+    const first = watermark + 1;
+    const marked = this.markApplied.run(first, last).changes;
     // Left out of the indexes: a request id applied before (or twice in this batch). Its row
     // goes; its request is counted once, where it was applied.
-    const repeated = new Set(this.notApplied.all(first, last).map((row) => row.seq));
-    const rollups = new Map<string, RollupSum>();
-    const deltas = new Map<string, number>();
-    for (const { seq, record } of rows) {
-      if (repeated.has(seq)) {
-        this.duplicates++;
-        this.deleteRow.run(seq);
-        continue;
-      }
-      if (record.costNanoUsd > 0) {
-        const charged = this.insertCharge.run(record.projectId, -record.costNanoUsd, record.requestId, record.keyId, record.createdAt);
-        // Charged before under this id: a usage row written twice (an id reused after its row
-        // was pruned, or a server older than migration 0002 that charged it itself). The
-        // request is in the ledger and the rollups already; count it once.
-        if (charged.changes === 0) {
-          this.duplicates++;
-          continue;
-        }
-        deltas.set(record.projectId, (deltas.get(record.projectId) ?? 0) - record.costNanoUsd);
-      }
-      addToRollup(rollups, record);
+    const repeated = this.notApplied.all(first, last);
+    for (const { seq } of repeated) this.deleteRow.run(seq);
+    this.duplicates += repeated.length;
+    const ledgerBefore = this.lastLedgerId.get()?.id ?? 0;
+    const charged = this.insertCharges.run(first, last).changes;
+    if (charged === this.chargeable.get(first, last)?.rows) {
+      this.upsertRollups.run(first, last);
+      this.addToBalances.run(first, last);
+    } else {
+      // Charged before under its id: a usage row written twice (an id reused after its row
+      // was pruned, or a server older than migration 0002 that charged it itself). The
+      // request is in the ledger and the rollups already; count it once.
+      const skipped = this.chargedBefore.all(first, last, ledgerBefore).map((row) => row.seq);
+      this.duplicates += skipped.length;
+      this.upsertRollupsExcept.run(first, last, JSON.stringify(skipped));
+      this.addToBalancesExcept.run(first, last, JSON.stringify(skipped));
     }
-    for (const r of rollups.values()) {
-      this.upsertRollup.run(r.projectId, r.keyId, r.model, r.env, r.hour, r.requests, r.inputTokens, r.outputTokens, r.cachedInputTokens, r.costNanoUsd);
-    }
-    for (const [projectId, delta] of deltas) this.addToBalance.run(delta, projectId);
     this.moveWatermark.run(last);
-    return rows.length;
+    return marked + repeated.length;
   }
 
   /**
@@ -258,10 +193,10 @@ export class SettlementApplier {
     let applied = 0;
     let watermark = this.watermark();
     while ((this.lastSeq.get()?.seq ?? 0) > watermark) {
-      const batch = this.applyBatch();
-      if (batch === 0) break; // rows after the watermark exist, so this cannot happen; never spin
-      applied += batch;
-      watermark = this.watermark();
+      applied += this.applyBatch();
+      const moved = this.watermark();
+      if (moved <= watermark) break; // rows after the watermark exist, so it always moves; never spin
+      watermark = moved;
     }
     this.forgetApplied(watermark);
     // Everything is applied: a scheduled catch-up has nothing left to do. (On a failure above
@@ -276,7 +211,7 @@ export class SettlementApplier {
     if (this.remembered.length + rows.length > MAX_REMEMBERED) this.forgetAll();
     for (const row of rows) {
       this.remembered.push(row);
-      this.rememberedIds.add(row.record.requestId);
+      this.rememberedIds.add(row.requestId);
     }
     if (this.remembered.length >= EAGER_PENDING) {
       this.eager ??= setImmediate(() => {

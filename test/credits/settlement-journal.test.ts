@@ -219,4 +219,30 @@ describe("settlement journal", () => {
     expect(database.sqlite.query("SELECT sum(requests) AS n FROM usage_hourly").get()).toEqual({ n: 1 });
     database.close();
   });
+
+  test("a batch with one request charged before: its neighbours are charged, rolled up and counted in full", () => {
+    const { database, applier, ledger } = ledgerOnDisk();
+    database.sqlite.run("INSERT INTO projects (id, name, balance_nano_usd, created_at) VALUES ('p2', 'other', 1000000000, 0)");
+    database.sqlite.run("INSERT INTO ledger_entries (project_id, kind, amount_nano_usd, note, created_at) VALUES ('p2', 'grant', 1000000000, 'start', 0)");
+    const twice = record("p1", "k1", 1_000_000);
+    ledger.settle(twice);
+    applier.catchUp();
+    database.sqlite.run("DELETE FROM requests"); // pruned after it was applied
+    applier.stop();
+    const neighbours = [record("p1", "k1", 2_000_000), record("p2", "k2", 4_000_000), record("p1", "k1", 0)];
+    ledger.settleMany([neighbours[0]!, twice, neighbours[1]!, neighbours[2]!]);
+    expect(applier.catchUp()).toBe(4);
+    expect(applier.duplicates).toBe(1);
+    expect(charges(database)).toBe(3); // twice once, and the two neighbours that cost something
+    expect(ledger.balance("p1")).toBe(1e9 - 1_000_000 - 2_000_000);
+    expect(ledger.balance("p2")).toBe(1e9 - 4_000_000);
+    expect(ledger.ledgerSum("p1")).toBe(ledger.balance("p1")!);
+    expect(ledger.ledgerSum("p2")).toBe(ledger.balance("p2")!);
+    const rollups = database.sqlite.query("SELECT key_id, sum(requests) AS requests, sum(cost_nano_usd) AS cost FROM usage_hourly GROUP BY key_id ORDER BY key_id").all();
+    expect(rollups).toEqual([
+      { key_id: "k1", requests: 3, cost: 3_000_000 },
+      { key_id: "k2", requests: 1, cost: 4_000_000 },
+    ]);
+    database.close();
+  });
 });
