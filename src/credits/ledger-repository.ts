@@ -50,6 +50,7 @@ export interface Settled {
 }
 
 export class LedgerRepository {
+  private readonly nextSeq;
   private readonly insertRequest;
   private readonly appliedWithId;
   private readonly keySpendSince;
@@ -69,17 +70,22 @@ export class LedgerRepository {
     // drizzle's placeholder filling and row mapping cost more than the statements themselves.
     // `seq` always lands past the applied watermark, even when pruning (or a hand) deleted the
     // newest rows: a reused rowid at or below it would never be applied, i.e. never charged.
+    // It is read once per transaction (the write lock held, nobody else can take one) and
+    // counted up in JavaScript: two index reads per row fewer in a group (bench/RESULTS.md,
+    // ninth session).
     // `applied = 0`: the row joins the secondary indexes when the applier applies it, so this
     // commit writes one B-tree page. A request id already applied (found through the partial
     // unique index, a read) is not written again; one still pending is caught in memory (below).
     // The check is a statement of its own and the row goes in with VALUES: as `INSERT … SELECT
     // … WHERE NOT EXISTS`, reading the table it writes, SQLite ran every insert through a
     // temporary table, half of its cost (bench/RESULTS.md, sixth session).
+    this.nextSeq = sqlite.prepare<{ seq: number }, []>(
+      `SELECT max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1 AS seq`,
+    );
     this.insertRequest = sqlite.prepare<unknown, (string | number | null)[]>(
       `INSERT INTO requests (seq, id, project_id, key_id, env, endpoint, model, provider, upstream_model, stream, status,
          input_tokens, output_tokens, cached_input_tokens, cost_nano_usd, usage_source, latency_ms, created_at, applied)
-       VALUES (max(coalesce((SELECT max(seq) FROM requests), 0), coalesce((SELECT applied_seq FROM settlement_watermark WHERE id = 1), 0)) + 1,
-         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
     );
     this.appliedWithId = sqlite.prepare<{ found: number }, [string]>("SELECT 1 AS found FROM requests WHERE id = ? AND applied = 1");
     this.keySpendSince = db
@@ -106,26 +112,29 @@ export class LedgerRepository {
 
     // bun:sqlite transactions are synchronous; IMMEDIATE takes the write lock up front so
     // two processes never deadlock upgrading a read lock.
-    this.settleTransaction = sqlite.transaction((record: RequestRecord) => this.insertRequestRow(record));
+    this.settleTransaction = sqlite.transaction((record: RequestRecord) => this.insertRequestRow(record, this.nextSeq.get()!.seq));
     this.settleManyTransaction = sqlite.transaction((records: RequestRecord[]) => {
       const inThisGroup = new Set<string>();
+      let seq = this.nextSeq.get()!.seq;
       return records.map((record) => {
         if (inThisGroup.has(record.requestId)) return null;
         inThisGroup.add(record.requestId);
-        return this.insertRequestRow(record);
+        const inserted = this.insertRequestRow(record, seq);
+        if (inserted !== null) seq++;
+        return inserted;
       });
     });
   }
 
-  /** Writes the request's usage row and returns its `seq`; null when its id was recorded before (applied, or pending in this process). */
-  private insertRequestRow(record: RequestRecord): InsertedAt {
+  /** Writes the request's usage row at `seq` and returns it; null when its id was recorded before (applied, or pending in this process). */
+  private insertRequestRow(record: RequestRecord, seq: number): InsertedAt {
     if (this.applier.isPending(record.requestId) || this.appliedWithId.get(record.requestId)) return null;
-    const inserted = this.insertRequest.run(
-      record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
+    this.insertRequest.run(
+      seq, record.requestId, record.projectId, record.keyId, record.env, record.endpoint, record.model, record.provider,
       record.upstreamModel, record.stream ? 1 : 0, record.status, record.inputTokens, record.outputTokens,
       record.cachedInputTokens, record.costNanoUsd, record.usageSource, record.latencyMs, record.createdAt,
     );
-    return Number(inserted.lastInsertRowid);
+    return seq;
   }
 
   /**
