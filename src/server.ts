@@ -104,12 +104,29 @@ function modelIdOf(request: Request): string {
   }
 }
 
+/**
+ * The two inference endpoints' exact paths, served from Bun's own routing table: each request
+ * skips Elysia's per-request context and lifecycle, 3–11 µs at one connection (bench/RESULTS.md,
+ * ninth session). They answer exactly as the same routes in Elysia do (the same `answer`,
+ * which renders every error). Elysia keeps those routes too, for what Bun's table does not
+ * match (a trailing slash); other methods fall through to it and get its 404, as before.
+ */
+function inferenceRoutes(runtime: Runtime) {
+  const post = (handle: ApiHandler) => ({
+    POST: (request: Request, server: Server<unknown>) =>
+      // `answer` renders a handler's errors; this catches one of its own, so no error ever reaches
+      // Bun's default handler (which would answer in its own shape, not OpenAI's).
+      answer(runtime, request, performance.now(), () => handle(runtime, request, server)).catch((error: unknown) => errorResponse(runtime, "HANDLER", error, request)),
+  });
+  return { "/v1/chat/completions": post(handleChatCompletion), "/v1/embeddings": post(handleEmbeddings) };
+}
+
 export function buildApp(runtime: Runtime, options: AppOptions) {
   const api =
     (handle: ApiHandler) =>
     ({ request, server }: { request: Request; server: Server<unknown> | null }) =>
       answer(runtime, request, performance.now(), () => handle(runtime, request, server));
-  let app = new Elysia()
+  let app = new Elysia({ serve: { routes: inferenceRoutes(runtime) } })
     // What never reached a handler (unknown path, unreadable body) is answered and logged here.
     .onError(({ code, error, request }) => answer(runtime, request, performance.now(), () => errorResponse(runtime, code, error, request)))
     .get("/health", () => ({ status: "ok" }))

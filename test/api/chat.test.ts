@@ -239,4 +239,26 @@ describe("request errors are OpenAI-shaped", () => {
     expect(JSON.parse(text).error.code).toBe("not_found");
     expect(text).not.toContain("at ");
   });
+
+  // The inference paths are served from Bun's routing table; the rest of a path's shapes and
+  // methods must still answer as the app's own routes do.
+  test("inference paths: a trailing slash is served, another method is an OpenAI-shaped 404", async () => {
+    const body = JSON.stringify({ model: "gpt-4o", messages });
+    for (const path of ["/chat/completions/", "/chat/completions?trace=1"]) {
+      const response = await rawPost(path, body);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-request-id")).toStartWith("req_");
+      expect(((await response.json()) as { object: string }).object).toBe("chat.completion");
+    }
+    const embedded = await rawPost("/embeddings/", JSON.stringify({ model: "text-embedding-3-small", input: "parrots" }));
+    expect(embedded.status).toBe(200);
+    for (const method of ["GET", "PUT", "DELETE"]) {
+      for (const path of ["/chat/completions", "/embeddings"]) {
+        const response = await fetch(`${server.baseURL}${path}`, { method, headers: { authorization: `Bearer ${key.key}` } });
+        expect(response.status).toBe(404);
+        expect(response.headers.get("x-request-id")).toStartWith("req_");
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe("not_found");
+      }
+    }
+  });
 });
