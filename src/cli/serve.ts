@@ -58,8 +58,15 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
     logger.notice("shutting down", { signal, grace_ms: runtime.config.server.shutdownGraceMs });
     clearInterval(flush);
     clearInterval(pruneTimer);
+    const graceEnds = Date.now() + runtime.config.server.shutdownGraceMs;
     const deadline = Bun.sleep(runtime.config.server.shutdownGraceMs).then(() => "deadline");
     const result = await Promise.race([server.stop().then(() => "drained"), deadline]);
+    // Drained means no connection is open, not that every request is done: one whose client
+    // left is still running (its upstream call, then its 499 settlement). It gets the rest of
+    // the grace period before the database closes.
+    if (result === "drained" && !(await waitFor(() => runtime.credits.openHolds() === 0, graceEnds - Date.now()))) {
+      logger.error("holds still open at exit; their requests stay uncharged", { open_holds: runtime.credits.openHolds() });
+    }
     if (result === "deadline") {
       logger.warn("shutdown deadline reached; closing remaining connections");
       // Closing a connection cancels its stream, and a cancelled stream settles what it

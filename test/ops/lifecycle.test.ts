@@ -1,12 +1,14 @@
 // The binary's lifecycle under signals: a stream still running at the shutdown deadline is cut
 // and settled before the database closes; SIGINT stops as gracefully as SIGTERM; SIGHUP swaps
-// pricing while a stream started before it runs on to its end.
+// pricing while a stream started before it runs on to its end; a request whose client left
+// just before the signal still settles before the database closes.
 
 import { afterEach, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { startFakeOpenAI } from "../fakes/openai";
 import { compiledBinary, startBinary, tempWorkdir, type RunningBinary } from "../support/binary";
 
 let binary: string;
@@ -147,4 +149,50 @@ test("SIGHUP: new pricing applies to the next request; a stream started before i
   expect(rows[0]!.cost_nano_usd).toBe(cost(rows[0]!, 1, 2));
   expect(rows[2]!.cost_nano_usd).toBe(cost(rows[2]!, 3, 7));
   expect(balance).toBe(sum);
+}, 30_000);
+
+test("SIGTERM just after a client left mid-request: the request still settles (499, prompt charged) before the database closes", async () => {
+  const fake = startFakeOpenAI();
+  try {
+    const { workdir, key } = setUp(`
+admin: { token: lifecycle-admin-token }
+database: { path: data/life.db }
+providers:
+  up: { type: openai-compatible, base_url: "${fake.url}" }
+models:
+  priced:
+    routes: [up/gpt-4o]
+    pricing: { input: 1, output: 2 }
+`);
+    // The upstream takes its time; the client leaves once it has the request, and the signal
+    // comes before the router has noticed (it follows the client from 50 ms into the call).
+    fake.enqueue({ kind: "ok", delayMs: 2_000 });
+    running = await startBinary(binary, workdir);
+    const controller = new AbortController();
+    const pending = fetch(`${running.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "priced", messages }),
+      signal: controller.signal,
+    }).catch(() => "left");
+    const deadline = Date.now() + 5_000;
+    while (fake.requests.length === 0 && Date.now() < deadline) await Bun.sleep(2);
+    controller.abort();
+    expect(await pending).toBe("left");
+    running.process.kill("SIGTERM");
+    expect(await running.process.exited).toBe(0);
+    const output = running.output();
+    running = undefined;
+    expect(output).toContain('"msg":"stopped","open_holds":0');
+    expect(output).not.toContain("settlement failed");
+
+    const { rows, balance, sum } = ledger(workdir);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ stream: 0, status: 499, usage_source: "estimated", output_tokens: 0 });
+    expect(rows[0]!.cost_nano_usd).toBeGreaterThan(0);
+    expect(balance).toBe(sum);
+    expect(balance).toBe(10e9 - rows[0]!.cost_nano_usd);
+  } finally {
+    await fake.close();
+  }
 }, 30_000);
