@@ -27,7 +27,3 @@ export function windowStart(reset: LimitReset | null, now: number): number {
   if (reset === "monthly") return startOfUtcMonth(now);
   return 0;
 }
-
-export function startOfUtcHour(now: number): number {
-  return Math.floor(now / 3_600_000) * 3_600_000;
-}
