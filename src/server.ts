@@ -106,7 +106,7 @@ function modelIdOf(request: Request): string {
 
 /**
  * The two inference endpoints' exact paths, served from Bun's own routing table: each request
- * skips Elysia's per-request context and lifecycle, 3–11 µs at one connection (bench/RESULTS.md,
+ * skips Elysia's per-request context and lifecycle: 2–5 µs at one connection (bench/RESULTS.md,
  * ninth session). They answer exactly as the same routes in Elysia do (the same `answer`,
  * which renders every error). Elysia keeps those routes too, for what Bun's table does not
  * match (a trailing slash); other methods fall through to it and get its 404, as before.
