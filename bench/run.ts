@@ -19,10 +19,10 @@ import { authHeaders, BINARY, compileBinary, createLiveKey, REQUEST_BODY, ROOT, 
 
 const env = process.env;
 // Many short rounds rather than a few long ones: a noisy spell on the shared machine then
-// falls on a few rounds of every target instead of on one target's whole run. With 3 rounds
-// of 10 s, two routers on the same binary read 23–38 µs apart at one connection in two of the
-// eighth session's runs, where two processes interleaved request by request agree within
-// 2.4 µs. Same time in all: 9 × (3 s + 1 s of warm-up) per target and scenario.
+// falls on a few rounds of every target instead of on one target's whole run, and each median
+// has nine values, not three. Same time in all: 9 × (3 s + 1 s of warm-up) per target and
+// scenario. (It does not explain away a gap between two routers of one binary at one
+// connection, which persisted over 9 rounds once: bench/RESULTS.md, ninth session.)
 const SECONDS = Number(env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 9);
 const WARMUP_SECONDS = Math.max(1, Math.round(SECONDS / 5));

@@ -59,21 +59,24 @@ export async function serve(runtime: Runtime, port: number | undefined): Promise
     clearInterval(flush);
     clearInterval(pruneTimer);
     const graceEnds = Date.now() + runtime.config.server.shutdownGraceMs;
+    /** Waits up to `ms` for every open hold to settle; the database closes after this. */
+    const awaitSettlements = async (ms: number) => {
+      if (!(await waitFor(() => runtime.credits.openHolds() === 0, ms))) {
+        logger.error("holds still open at exit; their requests stay uncharged", { open_holds: runtime.credits.openHolds() });
+      }
+    };
     const deadline = Bun.sleep(runtime.config.server.shutdownGraceMs).then(() => "deadline");
     const result = await Promise.race([server.stop().then(() => "drained"), deadline]);
-    // Drained means no connection is open, not that every request is done: one whose client
-    // left is still running (its upstream call, then its 499 settlement). It gets the rest of
-    // the grace period before the database closes.
-    if (result === "drained" && !(await waitFor(() => runtime.credits.openHolds() === 0, graceEnds - Date.now()))) {
-      logger.error("holds still open at exit; their requests stay uncharged", { open_holds: runtime.credits.openHolds() });
-    }
-    if (result === "deadline") {
+    if (result === "drained") {
+      // No connection is open, but a request whose client left may still be running (its
+      // upstream call, then its 499 settlement): it gets the rest of the grace period.
+      await awaitSettlements(graceEnds - Date.now());
+    } else {
       logger.warn("shutdown deadline reached; closing remaining connections");
       // Closing a connection cancels its stream, and a cancelled stream settles what it
       // streamed: wait for those settlements before the database closes.
       await server.stop(true);
-      const settled = await waitFor(() => runtime.credits.openHolds() === 0, SETTLE_AFTER_CLOSE_MS);
-      if (!settled) logger.error("holds still open at exit; their requests stay uncharged", { open_holds: runtime.credits.openHolds() });
+      await awaitSettlements(SETTLE_AFTER_CLOSE_MS);
     }
     runtime.close();
     logger.notice("stopped", { open_holds: runtime.credits.openHolds() });
