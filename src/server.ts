@@ -116,16 +116,21 @@ function inferenceRoutes(runtime: Runtime) {
     POST: (request: Request, server: Server<unknown>) =>
       // `answer` renders a handler's errors; this catches one of its own, so no error ever reaches
       // Bun's default handler (which would answer in its own shape, not OpenAI's).
-      answer(runtime, request, performance.now(), () => handle(runtime, request, server)).catch((error: unknown) => errorResponse(runtime, "HANDLER", error, request)),
+      answered(runtime, handle, request, server).catch((error: unknown) => errorResponse(runtime, "HANDLER", error, request)),
   });
   return { "/v1/chat/completions": post(handleChatCompletion), "/v1/embeddings": post(handleEmbeddings) };
+}
+
+/** An API handler's answer to one request, through `answer`, from whichever routing table matched it. */
+function answered(runtime: Runtime, handle: ApiHandler, request: Request, server: Server<unknown> | null): Promise<Response> {
+  return answer(runtime, request, performance.now(), () => handle(runtime, request, server));
 }
 
 export function buildApp(runtime: Runtime, options: AppOptions) {
   const api =
     (handle: ApiHandler) =>
     ({ request, server }: { request: Request; server: Server<unknown> | null }) =>
-      answer(runtime, request, performance.now(), () => handle(runtime, request, server));
+      answered(runtime, handle, request, server);
   let app = new Elysia({ serve: { routes: inferenceRoutes(runtime) } })
     // What never reached a handler (unknown path, unreadable body) is answered and logged here.
     .onError(({ code, error, request }) => answer(runtime, request, performance.now(), () => errorResponse(runtime, code, error, request)))
